@@ -1,0 +1,5 @@
+"""Run the tap as `python -m tap_cliniko`."""
+
+from tap_cliniko.tap import TapCliniko
+
+TapCliniko.cli()

@@ -1,0 +1,135 @@
+"""Download patient attachments into `attachments_dir`, safely and once.
+
+- The Cliniko content URL answers with a redirect to object storage on another host;
+  the storage request is made without the Cliniko Authorization header (a signed URL
+  needs none, and the key must never leave Cliniko).
+- Whatever the file name says (`../../etc/passwd`, `C:\\x`, control characters), the
+  file lands inside `attachments_dir/<patient_id>/`.
+- A manifest remembers the sha256 and `updated_at` of each download; an attachment whose
+  file still hashes to the recorded value is not downloaded again.
+- Bytes stream to a temporary file and are renamed into place, so a crash never leaves
+  a half file under the final name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+import threading
+import unicodedata
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlparse
+
+import requests
+
+CHUNK = 1 << 20
+MANIFEST = ".manifest.json"
+UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]+")
+
+
+def safe_file_name(attachment_id: str, file_name: str | None) -> str:
+    """`<id>-<cleaned name>`: no separators, no dot-only names, at most ~150 bytes."""
+    name = unicodedata.normalize("NFC", file_name or "")
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = UNSAFE.sub("_", name).strip(" .")
+    if not name:
+        name = "attachment"
+    while len(name.encode("utf-8")) > 150:
+        stem, dot, ext = name.rpartition(".")
+        name = (stem[:-1] + dot + ext) if dot and len(ext) < 10 and stem else name[:-1]
+    return f"{attachment_id}-{name}"
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class AttachmentStore:
+    """The download folder and its manifest."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root).expanduser().resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._manifest_path = self.root / MANIFEST
+        self._lock = threading.Lock()
+        try:
+            self.manifest: dict[str, dict[str, Any]] = json.loads(self._manifest_path.read_text("utf-8"))
+        except (FileNotFoundError, ValueError):
+            self.manifest = {}
+        self.downloaded = 0
+        self.skipped = 0
+
+    def target_path(self, record: dict[str, Any]) -> Path:
+        patient = str(record.get("patient_id") or "unknown")
+        folder = self.root / (patient if patient.isdigit() else "unknown")
+        path = (folder / safe_file_name(str(record["id"]), record.get("filename"))).resolve()
+        if not path.is_relative_to(self.root):  # defence in depth; safe_file_name already prevents it
+            raise ValueError("attachment path escapes attachments_dir")
+        return path
+
+    def up_to_date(self, record: dict[str, Any], path: Path) -> str | None:
+        """The known sha256 when the file on disk is this version of the attachment."""
+        entry = self.manifest.get(str(record["id"]))
+        if not entry or entry.get("updated_at") != record.get("updated_at") or not path.exists():
+            return None
+        digest = sha256_of(path)
+        return digest if digest == entry.get("sha256") else None
+
+    def remember(self, record: dict[str, Any], path: Path, digest: str) -> None:
+        with self._lock:
+            self.manifest[str(record["id"])] = {
+                "sha256": digest,
+                "updated_at": record.get("updated_at"),
+                "path": str(path.relative_to(self.root)),
+            }
+            tmp = self._manifest_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.manifest, ensure_ascii=False, indent=0), "utf-8")
+            os.replace(tmp, self._manifest_path)
+
+
+def fetch_to(path: Path, first: requests.Response, timeout: float, user_agent: str) -> str:
+    """Follow a storage redirect (without credentials) and stream the bytes to `path`."""
+    response = first
+    if response.is_redirect:
+        location = urljoin(first.url, response.headers["Location"])
+        if urlparse(location).scheme not in {"http", "https"}:
+            raise ValueError("attachment redirect to a non-HTTP location")
+        with requests.Session() as storage:  # fresh session: no Cliniko auth, no cookies
+            storage.trust_env = False
+            response = storage.get(location, stream=True, timeout=timeout, allow_redirects=True,
+                                   headers={"User-Agent": user_agent})
+            return _write(path, response)
+    return _write(path, response)
+
+
+def _write(path: Path, response: requests.Response) -> str:
+    response.raise_for_status()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    expected = response.headers.get("Content-Length")
+    written = 0
+    fd, tmp_name = tempfile.mkstemp(prefix=".part-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in response.iter_content(CHUNK):
+                out.write(chunk)
+                digest.update(chunk)
+                written += len(chunk)
+        if expected is not None and int(expected) != written:
+            raise requests.exceptions.ChunkedEncodingError(
+                f"attachment download cut short ({written} of {expected} bytes)")
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    finally:
+        response.close()
+    return digest.hexdigest()

@@ -1,0 +1,248 @@
+"""The one Cliniko HTTP client: base stream with auth, headers, pacing, retries and errors.
+
+Every request of the tap, list pages and attachment downloads alike, goes through
+`ClinikoStream._request` (paced) and `request_decorator` (retried), so the rate limit and
+the retry policy live in this file only.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Iterable
+from functools import cached_property
+from typing import Any
+from urllib.parse import urlparse
+
+import requests
+from requests.auth import HTTPBasicAuth
+from singer_sdk import RESTStream
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.helpers.types import Context
+
+from tap_cliniko.pacing import RequestPacer
+from tap_cliniko.pagination import KeysetPaginator
+from tap_cliniko.progress import Progress
+from tap_cliniko.settings import api_base_url
+
+SOFT_DELETE_FIELDS = ("archived_at", "cancelled_at", "deleted_at")
+MAX_TRIES = 12
+MAX_WAIT_S = 60.0
+
+
+class ClinikoError(Exception):
+    """A failure the operator must fix; its message is one sentence, safe to print."""
+
+
+class ClinikoStream(RESTStream[Any]):
+    """Base for every Cliniko list endpoint (`/v1/<name>`, envelope key = `<name>`)."""
+
+    primary_keys = ("id",)
+    replication_key = "updated_at"
+    is_sorted = True
+    STATE_MSG_FREQUENCY = 500
+    extra_retry_statuses = (429,)
+    # q[] fields that must be listed with `*` or Cliniko hides the row; derived
+    # from the schema (see `soft_delete_filters`).
+    path_suffix = ""
+    #: how sample mode decides a record belongs to a sampled patient:
+    #: "patient" (patient_id), "invoice" (invoice_id), "booking" (id), or None = keep all
+    sample_by: str | None = None
+
+    @property
+    def url_base(self) -> str:
+        return api_base_url(self.config)
+
+    @property
+    def path(self) -> str:  # type: ignore[override]
+        return f"/{self.name}{self.path_suffix}"
+
+    @property
+    def records_key(self) -> str:
+        return self.name
+
+    @property
+    def records_jsonpath(self) -> str:  # type: ignore[override]
+        return f"$.{self.records_key}[*]"
+
+    @cached_property
+    def authenticator(self) -> HTTPBasicAuth:  # type: ignore[override]
+        return HTTPBasicAuth(self.config["api_key"], "")
+
+    @property
+    def http_headers(self) -> dict[str, str]:
+        return {"Accept": "application/json", "User-Agent": self.config["user_agent"]}
+
+    @property
+    def timeout(self) -> int:
+        return int(self.config.get("request_timeout", 60))
+
+    @property
+    def pacer(self) -> RequestPacer:
+        return self._tap.pacer  # type: ignore[attr-defined]
+
+    @property
+    def progress(self) -> Progress:
+        return self._tap.progress  # type: ignore[attr-defined]
+
+    # -- requests ----------------------------------------------------------------
+    def soft_delete_filters(self) -> list[str]:
+        """`field:*` for each archived/cancelled/deleted timestamp this resource has."""
+        props = self.schema.get("properties", {})
+        return [f"{name}:*" for name in SOFT_DELETE_FIELDS if name in props]
+
+    def get_new_paginator(self) -> KeysetPaginator:
+        self._paginator = KeysetPaginator(self.records_key)
+        return self._paginator
+
+    def get_url_params(self, context: Context | None, next_page_token: Any) -> dict[str, Any]:
+        params: dict[str, Any] = {"per_page": int(self.config.get("page_size", 100)), "page": 1}
+        filters = self.soft_delete_filters() + self.extra_filters(context)
+        if self.replication_key:
+            start = self.get_starting_timestamp(context)
+            if start is not None:
+                filters.append(f"updated_at:>={start.strftime('%Y-%m-%dT%H:%M:%SZ')}")
+            params["sort"] = "updated_at,id"
+        if filters:
+            params["q[]"] = filters
+        return params
+
+    def extra_filters(self, context: Context | None) -> list[str]:
+        """Server-side filters a stream adds (sample mode narrows by patient here)."""
+        return self._tap.sample.server_filters(self)  # type: ignore[attr-defined]
+
+    def get_http_request(self, *, page: Any) -> Any:
+        request = super().get_http_request(page=page)
+        if page.next_page_token:  # the paginator's URL already carries every param
+            request.url = page.next_page_token.geturl()
+            request.params = {}
+        return request
+
+    def _request(self, prepared_request: requests.PreparedRequest, context: Context | None) -> requests.Response:
+        self.pacer.acquire()
+        try:
+            return super()._request(prepared_request, context)
+        except requests.exceptions.ConnectionError as exc:
+            self._last_connection_error = exc
+            raise
+
+    def validate_response(self, response: requests.Response) -> None:
+        status = response.status_code
+        if status == 401:
+            raise ClinikoError(
+                "Cliniko rejected the API key (HTTP 401): check the tap-cliniko `api_key` setting "
+                "and that `base_url` is the shard the key belongs to."
+            )
+        if status == 403:
+            raise ClinikoError(
+                f"Cliniko refused access to /{self.name} (HTTP 403): check that `user_agent` is "
+                "'AppName (contact@email)' and that the `api_key` user may read this data (an administrator's key)."
+            )
+        if status == 429:
+            self._honour_rate_limit_reset(response)
+        super().validate_response(response)
+
+    def response_error_message(self, response: requests.Response) -> str:
+        """Status and path only: bodies and query strings can carry patient data."""
+        return f"HTTP {response.status_code} from Cliniko for {urlparse(response.url).path}"
+
+    def _honour_rate_limit_reset(self, response: requests.Response) -> None:
+        reset = response.headers.get("X-RateLimit-Reset")
+        retry_after = response.headers.get("Retry-After")
+        try:
+            if reset:
+                self.pacer.pause_until(min(float(reset), time.time() + MAX_WAIT_S) + 0.05)
+            elif retry_after:
+                self.pacer.pause_until(time.time() + min(float(retry_after), MAX_WAIT_S))
+        except ValueError:
+            pass  # malformed header: fall back to exponential backoff
+
+    def backoff_wait_generator(self) -> Any:
+        def waits() -> Any:
+            wait = 0.25
+            while True:
+                yield wait
+                wait = min(wait * 2, 30.0)
+
+        return waits()
+
+    def backoff_max_tries(self) -> int:
+        return int(self.config.get("max_retries", MAX_TRIES))
+
+    def backoff_jitter(self, value: float) -> float:
+        return value
+
+    def backoff_handler(self, details: Any) -> None:
+        exc = details.get("exception")
+        reason = type(exc).__name__
+        if isinstance(exc, RetriableAPIError) and exc.response is not None:
+            reason = f"HTTP {exc.response.status_code}"
+        self.logger.warning("Retrying %s after %s (attempt %d)", self.name, reason, details.get("tries", 0))
+
+    # -- responses ---------------------------------------------------------------
+    def parse_response(self, response: requests.Response) -> Iterable[dict[str, Any]]:
+        body = response.json()
+        if not isinstance(body, dict) or not isinstance(body.get(self.records_key), list):
+            raise FatalAPIError(f"Cliniko answered /{self.name} without a `{self.records_key}` list")
+        self._note_server_time(response)
+        if "total_entries" in body and getattr(self, "_total", None) is None:
+            self._total = body["total_entries"]
+            self.progress.expect(self.name, int(body["total_entries"]))
+        cursor = getattr(self, "_paginator", None) and self._paginator.cursor
+        for row in body[self.records_key]:
+            if cursor is not None and not cursor.is_after(str(row.get("updated_at")), int(row["id"])):
+                continue  # already emitted from the previous page (keyset overlap)
+            yield row
+
+    def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any] | None:
+        add_link_ids(row, self.schema.get("properties", {}))
+        if not self._tap.sample.keep(self, row):  # type: ignore[attr-defined]
+            return None
+        self.progress.advance(self.name)
+        return row
+
+    # -- state -------------------------------------------------------------------
+    def _note_server_time(self, response: requests.Response) -> None:
+        """Remember Cliniko's clock at the first page: the bookmark never passes it."""
+        if getattr(self, "_server_started_at", None):
+            return
+        parsed = email.utils.parsedate_to_datetime(response.headers["Date"]) if "Date" in response.headers else None
+        if parsed is not None:
+            self._server_started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(parsed.timestamp() - 1))
+
+    def finalize_state_progress_markers(self, state: dict | None = None) -> None:
+        """Cap the bookmark at Cliniko's time when the sync began.
+
+        A row changed in the same second as the tail of the stream can sort before the
+        cursor and be passed over; the next run starts from the cap and reads it.
+        """
+        cap = getattr(self, "_server_started_at", None)
+        if cap and self.replication_key:
+            for part in [self.stream_state, *self.stream_state.get("partitions", [])]:
+                value = part.get("replication_key_value")
+                if isinstance(value, str) and value > cap:
+                    part["replication_key_value"] = cap
+        self.progress.finish(self.name)
+        super().finalize_state_progress_markers(state)
+
+
+def link_id(link: Any) -> str | None:
+    """`{"links": {"self": ".../patients/123"}}` → "123"; anything else → None."""
+    if not isinstance(link, dict):
+        return None
+    url = (link.get("links") or {}).get("self")
+    if not isinstance(url, str):
+        return None
+    last = urlparse(url).path.rstrip("/").rsplit("/", 1)[-1]
+    return last if last.isdigit() else None
+
+
+def add_link_ids(row: dict[str, Any], properties: dict[str, Any]) -> None:
+    """Add `<name>_id` beside every link object the schema declares an id for."""
+    for name in list(row):
+        target = f"{name}_id"
+        if target in properties and target not in row:
+            row[target] = link_id(row[name])
+    for target in properties:
+        if target.endswith("_id") and target not in row and target[:-3] in properties:
+            row[target] = None

@@ -1,0 +1,54 @@
+"""Proactive pacing under Cliniko's per-user request limit (200 requests/minute).
+
+A rolling window, not a token bucket: Cliniko counts requests in any 60-second window,
+so waiting for the oldest request to leave the window is exactly as fast as allowed.
+Shared by every stream of one tap run (the limit is per user, not per endpoint) and safe
+to use from several threads.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+
+class RequestPacer:
+    def __init__(self, max_per_minute: int, window_s: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.max_per_window = max(0, int(max_per_minute))
+        self.window_s = window_s
+        self._clock = clock
+        self._sleep = sleep
+        self._sent: deque[float] = deque()
+        self._lock = threading.Lock()
+        self.waited_s = 0.0
+        self.requests = 0
+
+    def acquire(self) -> None:
+        """Block until one more request fits in the window, then count it."""
+        if self.max_per_window == 0:
+            self.requests += 1
+            return
+        while True:
+            with self._lock:
+                now = self._clock()
+                while self._sent and self._sent[0] <= now - self.window_s:
+                    self._sent.popleft()
+                if len(self._sent) < self.max_per_window:
+                    self._sent.append(now)
+                    self.requests += 1
+                    return
+                wait = self._sent[0] + self.window_s - now
+            self.waited_s += wait
+            self._sleep(wait)
+
+    def pause_until(self, epoch_s: float) -> None:
+        """After a 429: hold every caller until Cliniko's announced reset time."""
+        wait = epoch_s - time.time()
+        if wait > 0:
+            with self._lock:
+                self.waited_s += wait
+                self._sleep(wait)
