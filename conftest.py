@@ -1,3 +1,3 @@
 """Project-wide pytest plugins: fixtures that start the API sandboxes in-process."""
 
-pytest_plugins = ["sandbox.cliniko.testing"]
+pytest_plugins = ["sandbox.cliniko.testing", "sandbox.pipedrive.testing"]
