@@ -1,0 +1,37 @@
+"""Stream a generated clinic into a DocStore in batches."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sandbox.common.store import DocStore
+from sandbox.generator import sizes
+from sandbox.generator.activity import Blob
+from sandbox.generator.clinic import rows
+from sandbox.generator.context import Context, iso
+from sandbox.generator.setup import Clinic
+
+BATCH = 5000
+
+
+def load(store: DocStore, size: str, seed: int) -> dict[str, Any]:
+    """Replace the store's content with the clinic (size, seed); return its summary."""
+    ctx = Context(seed, sizes.get(size))
+    clinic = Clinic()
+    store.clear()
+    batch: list[tuple[str, int, dict[str, Any], dict[str, Any]]] = []
+    for item in rows(ctx, clinic):
+        if isinstance(item, Blob):
+            store.put_blob(item.key, item.data, item.content_type)
+            continue
+        batch.append(item)
+        if len(batch) >= BATCH:
+            store.put_many(batch)
+            batch.clear()
+    store.put_many(batch)
+    summary = {"size": size, "seed": seed, "epoch": iso(ctx.epoch), "admin_user_id": str(clinic.admin_user_id)}
+    store.set_value("clinic", summary)
+    store.set_value("settings", clinic.settings)
+    store.set_value("id_counters", ctx.counters)
+    store.set_value("edge_cases", ctx.edge_cases)
+    return summary
