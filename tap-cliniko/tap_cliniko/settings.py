@@ -51,6 +51,8 @@ def insecure_base_url(config: Mapping[str, Any]) -> str | None:
     """Return the host when `base_url` would send the key unencrypted off this machine."""
     parsed = urlparse(api_base_url(config))
     host = parsed.hostname or ""
+    if parsed.scheme not in {"http", "https"}:
+        return host or "(none)"
     if parsed.scheme == "https" or host in {"localhost", "127.0.0.1", "::1"} or host.startswith("127."):
         return None
     return host or "(none)"
