@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 
 
 @dataclass
@@ -30,7 +30,8 @@ class Faults:
         self._rng.seed(self.seed)
 
     def as_dict(self) -> dict[str, float | int]:
-        return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+        # not dataclasses.asdict: it deep-copies every field, and the lock cannot be copied
+        return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
 
     def update(self, values: dict[str, object]) -> None:
         known = {f.name: f.type for f in fields(self) if not f.name.startswith("_")}
