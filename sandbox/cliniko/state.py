@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import re
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +27,11 @@ INDEXES = {
     "docs_updated": "json_extract(body, '$.updated_at'), id",
     "docs_patient": "json_extract(meta, '$.patient_id')",
 }
+
+
+_CACHEABLE = ("small", "none")
+_TEMPLATES: dict[tuple[str, int], DocStore] = {}
+_TEMPLATE_LOCK = threading.Lock()
 
 
 def now() -> str:
@@ -50,7 +56,23 @@ class State:
 
     # -- loading -------------------------------------------------------------------
     def reset(self, size: str, seed: int) -> dict[str, Any]:
-        """Wipe and generate; indexes are rebuilt after the bulk insert (much faster)."""
+        """Wipe and generate; indexes are rebuilt after the bulk insert (much faster).
+
+        Small in-memory clinics are generated once per process and copied afterwards, so
+        a test suite can afford a fresh sandbox per test.
+        """
+        if self.store.path == ":memory:" and size in _CACHEABLE:
+            with _TEMPLATE_LOCK:
+                template = _TEMPLATES.get((size, seed))
+                if template is None:
+                    template = DocStore(":memory:")
+                    State(template)._generate(size, seed)
+                    _TEMPLATES[(size, seed)] = template
+            template.copy_to(self.store)
+            return self.summary()
+        return self._generate(size, seed)
+
+    def _generate(self, size: str, seed: int) -> dict[str, Any]:
         for name in INDEXES:
             self.store.execute(f"DROP INDEX IF EXISTS {name}")
         summary = load(self.store, size, seed)

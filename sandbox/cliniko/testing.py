@@ -7,12 +7,15 @@ Fixtures
                              require_user_agent= to get more handles; all are stopped at teardown.
 
 A handle has `.url` (http://127.0.0.1:PORT), `.base_url` (url + "/v1"), `.api_key`, `.user_agent` (a valid
-one), `.app`, `.admin(method, path, json=None)` -> parsed JSON (raises on HTTP errors), and `.session()` ->
-a requests.Session already carrying the key, User-Agent and Accept headers.
+one), `.app`, `.admin(method, path, json=None)` -> parsed JSON (raises on HTTP errors), `.session()` ->
+a requests.Session already carrying the key, User-Agent and Accept headers, `.get(path, **params)` (path
+relative to /v1), `.list_all(resource, q=[...], **params)` (follows `links.next`, returns every record) and
+`.edge(key)` -> id of a generated edge case (see GET /_admin/edge_cases).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +51,31 @@ class ClinikoSandbox:
         s.headers.update({"User-Agent": self.user_agent, "Accept": "application/json"})
         return s
 
+    def get(self, path: str, **params: Any) -> requests.Response:
+        """GET `/v1/<path>` with valid credentials; `q` may be a list of filters."""
+        if "q" in params:
+            params["q[]"] = params.pop("q")
+        if not hasattr(self, "_session"):
+            self._session = self.session()
+        return self._session.get(f"{self.base_url}/{path.lstrip('/')}", params=params, timeout=60)
+
+    def list_all(self, resource: str, **params: Any) -> list[dict[str, Any]]:
+        """Every record of a list endpoint, following `links.next` to the end."""
+        response = self.get(resource, **params)
+        key = resource.split("/")[0]
+        records: list[dict[str, Any]] = []
+        while True:
+            response.raise_for_status()
+            data = response.json()
+            records.extend(data[key])
+            if "next" not in data["links"]:
+                return records
+            response = self._session.get(data["links"]["next"], timeout=60)
+
+    def edge(self, key: str) -> str:
+        """The id of the generated edge case `key` (e.g. "patient_merged")."""
+        return str(self.admin("GET", "edge_cases")[key]["id"])
+
     def admin(self, method: str, path: str, json: Any = None) -> Any:
         """Call an `/_admin/...` route (path with or without the prefix) and return its JSON."""
         if not path.startswith("/_admin/"):
@@ -58,6 +86,8 @@ class ClinikoSandbox:
         return response.json()
 
     def stop(self) -> None:
+        if hasattr(self, "_session"):
+            self._session.close()
         self.server.stop()
         self.app.state.store.close()
 
@@ -69,7 +99,11 @@ def start(size: str = "small", seed: int = 42, rate_limit_per_minute: int = 0, d
     config = Config(api_keys=keys, require_user_agent=require_user_agent, rate_limit_per_minute=rate_limit_per_minute,
                     db_path=db_path or ":memory:", size=size, seed=seed)
     app = ClinikoApp(config)
-    server = SandboxServer(app, "127.0.0.1", 0).start()
+    server = SandboxServer(app, "127.0.0.1", 0)
+    # Like server.start(), with a short poll interval so teardown does not wait 0.5 s per test.
+    server._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
+                                      name="cliniko-test-server", daemon=True)
+    server._thread.start()
     return ClinikoSandbox(app=app, server=server, api_key=keys[0])
 
 

@@ -109,6 +109,11 @@ class DocStore:
     def kinds(self) -> dict[str, int]:
         return {k: n for k, n in self.execute("SELECT kind, COUNT(*) FROM docs GROUP BY kind ORDER BY kind")}
 
+    def copy_to(self, other: DocStore) -> None:
+        """Replace `other`'s whole database with a copy of this one (SQLite online backup)."""
+        with self.lock, other.lock:
+            self._conn.backup(other._conn)
+
     def clear(self) -> None:
         with self.transaction() as conn:
             conn.execute("DELETE FROM docs")
