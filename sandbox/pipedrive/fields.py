@@ -68,6 +68,16 @@ STANDARD_OPTIONS: dict[tuple[str, str], list[str]] = {
     ("activity", "priority"): ["High", "Medium", "Low"],
 }
 VISIBILITY_OPTIONS = [(1, "Owner & followers"), (3, "Entire company")]
+# The v1 `*Fields` responses type `field_type` with the creatable types only (productFields even
+# without `visible_to`; its own example shows it as `double`), so v1 renders other system types so
+V1_TYPES = {"boolean": "enum", "price_list": "monetary", "billing_frequency": "enum", "picture": "varchar",
+            "varchar_options": "enum", "deal": "double", "project": "double", "lead": "varchar"}
+
+
+def v1_type(entity: str, field_type: str) -> str:
+    if entity == "product" and field_type == "visible_to":
+        return "double"
+    return V1_TYPES.get(field_type, field_type)
 
 
 def field_key(seed: str, number: int) -> str:
@@ -170,7 +180,7 @@ def render_v1(field: dict[str, Any]) -> dict[str, Any]:
     options = field["options"]
     body = {
         "id": field["id"], "key": field["key"], "name": field["name"], "order_nr": field["order_nr"],
-        "field_type": field["field_type"], "add_time": _v1_time(field["add_time"]),
+        "field_type": v1_type(field["entity"], field["field_type"]), "add_time": _v1_time(field["add_time"]),
         "update_time": _v1_time(field["update_time"]), "last_updated_by_user_id": field["last_updated_by_user_id"],
         "created_by_user_id": field["created_by_user_id"], "active_flag": field["active"],
         "edit_flag": field["is_custom"], "index_visible_flag": True,

@@ -123,9 +123,10 @@ def download(app: PipedriveApp, request: Request) -> Response:
     blob = app.store.get_blob(f"file:{item['id']}")
     if blob is None:
         raise fail_v1("File not found", 404)
-    data, content_type = blob
+    data, _ = blob
     safe_name = item["name"].replace('"', "")
-    return Response(200, data, {"Content-Type": content_type or "application/octet-stream",
+    # the spec documents application/octet-stream for every download, whatever the file type
+    return Response(200, data, {"Content-Type": "application/octet-stream",
                                 "Content-Disposition": f'attachment; filename="{safe_name}"'})
 
 

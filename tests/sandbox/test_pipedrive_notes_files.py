@@ -90,7 +90,8 @@ def test_file_upload_and_byte_exact_download(pipedrive_sandbox, person):
     down = sb.request("GET", f"/api/v1/files/{meta['id']}/download")
     assert down.status_code == 200 and down.content == payload
     assert hashlib.sha256(down.content).hexdigest() == hashlib.sha256(payload).hexdigest()
-    assert down.headers["Content-Type"] == "application/pdf"
+    assert down.headers["Content-Type"] == "application/octet-stream"
+    assert down.headers["Content-Disposition"] == 'attachment; filename="scan 01.PDF"'
     assert sb.request("GET", f"/v1/files/{meta['id']}").json()["data"] == meta
     assert [f["id"] for f in sb.request("GET", f"/api/v1/persons/{person['id']}/files").json()["data"]] == [meta["id"]]
     renamed = sb.request("PUT", f"/api/v1/files/{meta['id']}", json={"name": "Referral.pdf", "description": "GP"})
