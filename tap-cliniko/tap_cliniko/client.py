@@ -238,11 +238,16 @@ def link_id(link: Any) -> str | None:
 
 
 def add_link_ids(row: dict[str, Any], properties: dict[str, Any]) -> None:
-    """Add `<name>_id` beside every link object the schema declares an id for."""
+    """Add `<name>_id` beside every link object the schema declares an id for.
+
+    Missing, null and `{}` relations all become `null` link and id, so every record of a
+    stream has the same columns.
+    """
     for name in list(row):
         target = f"{name}_id"
         if target in properties and target not in row:
             row[target] = link_id(row[name])
-    for target in properties:
-        if target.endswith("_id") and target not in row and target[:-3] in properties:
-            row[target] = None
+    for target in properties:  # Cliniko omits absent relations; emit them as null, like the spec's nullables
+        if target.endswith("_id") and target[:-3] in properties:
+            row.setdefault(target[:-3], None)
+            row.setdefault(target, None)

@@ -11,7 +11,7 @@ from singer_sdk import Tap
 from singer_sdk.exceptions import ConfigValidationError
 
 from tap_cliniko.attachments import AttachmentStore
-from tap_cliniko.client import ClinikoError, ClinikoStream
+from tap_cliniko.client import ClinikoError, ClinikoStream, add_link_ids
 from tap_cliniko.pacing import RequestPacer
 from tap_cliniko.progress import Progress
 from tap_cliniko.sampling import SampleScope
@@ -38,7 +38,7 @@ class TapCliniko(Tap):
 
     @cached_property
     def sample(self) -> SampleScope:
-        return SampleScope(self.config.get("sample_patients"), self._first_patient_ids)
+        return SampleScope(self.config.get("sample_patients"), self._first_patient_ids, self._list_values)
 
     @cached_property
     def attachment_store(self) -> AttachmentStore | None:
@@ -50,26 +50,35 @@ class TapCliniko(Tap):
         except OSError as exc:
             raise ClinikoError(f"attachments_dir cannot be used ({exc.strerror}): choose a writable folder.") from None
 
-    def _first_patient_ids(self, n: int) -> list[str]:
-        """The N lowest patient ids, archived and deleted ones included."""
+    def _pages(self, resource: str, params: dict[str, Any], limit: int | None = None) -> list[dict[str, Any]]:
+        """Rows of a sorted-by-id listing, through the streams' paced and retried client."""
         stream: ClinikoStream = self.streams["patients"]  # type: ignore[assignment]
-        ids: list[str] = []
+        rows: list[dict[str, Any]] = []
         page = 1
-        while len(ids) < n:  # sorted by id: new patients only ever append, so pages are stable
-            request = requests.Request(
-                "GET", f"{stream.url_base}/patients",
-                params={"per_page": 100, "page": page, "sort": "id", "q[]": stream.soft_delete_filters()},
-                headers=stream.http_headers,
-            )
+        while limit is None or len(rows) < limit:  # sorted by id: new rows append, pages are stable
+            request = requests.Request("GET", f"{stream.url_base}/{resource}", headers=stream.http_headers,
+                                       params={"per_page": 100, "page": page, "sort": "id", **params})
             prepared = stream.requests_session.prepare_request(request)
             prepared.prepare_auth(stream.authenticator)
             body = stream.request_decorator(stream._request)(prepared, None).json()
-            rows = body.get("patients") or []
-            ids += [str(r["id"]) for r in rows]
-            if not rows or not (body.get("links") or {}).get("next"):
+            batch = body.get(resource) or []
+            rows += batch
+            if not batch or not (body.get("links") or {}).get("next"):
                 break
             page += 1
-        return ids[:n]
+        return rows[:limit] if limit is not None else rows
+
+    def _first_patient_ids(self, n: int) -> list[str]:
+        """The N lowest patient ids, archived and deleted ones included."""
+        hidden = self.streams["patients"].soft_delete_filters()  # type: ignore[attr-defined]
+        return [str(r["id"]) for r in self._pages("patients", {"q[]": hidden}, limit=n)]
+
+    def _list_values(self, resource: str, filters: list[str], field: str) -> list[str]:
+        stream: ClinikoStream = self.streams[resource]  # type: ignore[assignment]
+        rows = self._pages(resource, {"q[]": stream.soft_delete_filters() + filters})
+        for row in rows:
+            add_link_ids(row, stream.schema.get("properties", {}))
+        return [str(row[field]) for row in rows if row.get(field)]
 
     def sync_all(self) -> None:
         host = insecure_base_url(self.config)

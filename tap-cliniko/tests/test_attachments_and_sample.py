@@ -35,6 +35,9 @@ def test_attachments_download_inside_the_folder_with_matching_sha256(tmp_path: P
     big = [r for r in rows if (r.get("size") or 0) > 50 * 1024 * 1024]
     assert big, "the small clinic must contain a file over 50 MB"
     root = folder.resolve()
+    pending = [r for r in rows if not r.get("content")]
+    assert all(r["local_path"] is None and r["sha256"] is None for r in pending), "no bytes yet: nothing to claim"
+    rows = [r for r in rows if r.get("content")]
     for row in rows:
         path = Path(row["local_path"])
         assert path.resolve().is_relative_to(root), row["filename"]
@@ -53,7 +56,8 @@ def test_attachments_download_inside_the_folder_with_matching_sha256(tmp_path: P
     again = run_tap(tmp_path / "2", config, catalog=catalog)
     assert again.returncode == 0, again.stderr[-2000:]
     assert cliniko_sandbox.admin("GET", "/_admin/storage")["downloads"] == storage["downloads"]
-    assert {r["id"]: r["sha256"] for r in again.records["patient_attachments"]} == {r["id"]: r["sha256"] for r in rows}
+    assert {r["id"]: r["sha256"] for r in again.records["patient_attachments"] if r.get("content")} == {
+        r["id"]: r["sha256"] for r in rows}
 
 
 def test_a_tampered_file_is_downloaded_again(tmp_path: Path, cliniko_sandbox: Any) -> None:
@@ -62,7 +66,8 @@ def test_a_tampered_file_is_downloaded_again(tmp_path: Path, cliniko_sandbox: An
     catalog = _select(tmp_path, config, {"patient_attachments"})
     first = run_tap(tmp_path / "1", config, catalog=catalog)
     assert first.returncode == 0, first.stderr[-2000:]
-    victim = min(first.records["patient_attachments"], key=lambda r: r.get("size") or 0)
+    victim = min((r for r in first.records["patient_attachments"] if r.get("content") and r.get("size")),
+                 key=lambda r: r["size"])
     Path(victim["local_path"]).write_bytes(b"tampered")
     before = cliniko_sandbox.admin("GET", "/_admin/storage")["downloads"]
     second = run_tap(tmp_path / "2", config, catalog=catalog)

@@ -70,8 +70,12 @@ def test_schemas_are_complete_and_keyed() -> None:
             assert "updated_at" in schema["required"]
 
 
-def _response(rows: list[dict], has_next: bool, url: str = "http://h/v1/patients?per_page=2&page=1&q%5B%5D=archived_at%3A%2A"):
-    body = {"patients": rows, "total_entries": 9, "links": {"self": url, **({"next": url + "&page=2"} if has_next else {})}}
+URL = "http://h/v1/patients?per_page=2&page=1&q%5B%5D=archived_at%3A%2A"
+
+
+def _response(rows: list[dict], has_next: bool, url: str = URL) -> SimpleNamespace:
+    links = {"self": url, **({"next": url + "&page=2"} if has_next else {})}
+    body = {"patients": rows, "total_entries": 9, "links": links}
     return SimpleNamespace(json=lambda: body, request=SimpleNamespace(url=url))
 
 
