@@ -1,0 +1,1 @@
+"""target-pipedrive: a Singer target that upserts Pipedrive-shaped records into Pipedrive."""

@@ -1,0 +1,76 @@
+"""The input contract: which streams exist and what their records look like (schemas/*.json).
+
+Validation messages name the property path and the rule broken, never the value, so
+they can go to logs and the audit table without leaking patient data.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+from referencing import Registry, Resource
+
+# Streams in dependency order: definitions first, then parents, then children.
+STREAMS = ("custom_fields", "activity_types", "persons", "products", "activities", "notes", "files")
+
+
+@cache
+def _registry() -> Registry:
+    common = json.loads(resources.files("target_pipedrive.schemas").joinpath("_common.json").read_text())
+    return Registry().with_resource("_common.json", Resource.from_contents(common))
+
+
+@cache
+def schema(stream: str) -> dict[str, Any]:
+    return json.loads(resources.files("target_pipedrive.schemas").joinpath(f"{stream}.json").read_text())
+
+
+@cache
+def _validator(stream: str) -> Draft202012Validator:
+    return Draft202012Validator(schema(stream), registry=_registry())
+
+
+def _path(error: ValidationError) -> str:
+    text = ""
+    for part in error.absolute_path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "record"
+
+
+def _describe(error: ValidationError) -> str:
+    kind = error.validator
+    if kind == "required":
+        missing = [name for name in error.validator_value if name not in (error.instance or {})]
+        return f"missing required property {', '.join(missing)}"
+    if kind == "additionalProperties":
+        allowed = set(error.schema.get("properties", {}))
+        extra = sorted(k for k in (error.instance or {}) if k not in allowed)
+        return f"unexpected property {', '.join(extra)} (not in the input contract)"
+    if kind == "type":
+        return f"must be of type {error.validator_value}"
+    if kind in ("enum", "const"):
+        return "is not one of the allowed values"
+    if kind == "pattern":
+        return "has the wrong format"
+    if kind in ("minLength", "minItems"):
+        return "must not be empty"
+    if kind == "maxLength":
+        return f"is longer than {error.validator_value} characters"
+    if kind == "propertyNames":
+        return "custom field keys must be field labels, not 40-hex Pipedrive keys"
+    if kind == "uniqueItems":
+        return "has duplicate items"
+    if kind == "anyOf":
+        return "has the wrong type or format"
+    return f"breaks the '{kind}' rule"
+
+
+def validate(stream: str, record: dict[str, Any]) -> list[str]:
+    """Value-free messages for every contract violation of `record` (empty when valid)."""
+    errors = sorted(_validator(stream).iter_errors(record), key=lambda e: list(e.absolute_path))
+    return [f"{_path(e)}: {_describe(e)}" for e in errors]

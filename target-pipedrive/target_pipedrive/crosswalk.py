@@ -1,0 +1,352 @@
+"""The crosswalk database: source key -> Pipedrive id, with the history needed to undo it.
+
+Tables (SQLAlchemy Core, so SQLite by default and Postgres via `crosswalk_url`):
+- `xwalk`: one row per (stream, source_key): Pipedrive id, last action, payload hash, run.
+- `changes`: one row per write to Pipedrive: before-image of every field overwritten,
+  after-image of what was written, and the crosswalk row it replaced (for rollback).
+- `intents`: the write-ahead log (see recovery.py); a row exists only while a write is
+  in flight, committed before the request is sent.
+- `pending`: records held back for a parent, or spooled when the run had to stop.
+- `audit`: failures, warnings and plan results, with error codes.
+- `runs`, `rollback_steps`, `budget`: run bookkeeping, rollback progress, tokens per day.
+
+Every method commits before it returns: the caller may be SIGKILLed right after.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection, Engine, make_url
+
+metadata = MetaData()
+
+xwalk = Table(
+    "xwalk", metadata,
+    Column("stream", String(64), primary_key=True),
+    Column("source_key", String(255), primary_key=True),
+    Column("pipedrive_id", Integer, nullable=False, index=True),
+    Column("action", String(16), nullable=False),
+    Column("payload_hash", String(64), nullable=False),
+    Column("run_id", String(64), nullable=False),
+    Column("first_run_id", String(64), nullable=False),
+    Column("updated_at", String(32), nullable=False),
+)
+changes = Table(
+    "changes", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(64), nullable=False, index=True),
+    Column("stream", String(64), nullable=False),
+    Column("source_key", String(255), nullable=False),
+    Column("pipedrive_id", Integer, nullable=False),
+    Column("action", String(16), nullable=False),  # created | updated | matched
+    Column("before_image", JSON),
+    Column("after_image", JSON),
+    Column("prev_xwalk", JSON),
+    Column("at", String(32), nullable=False),
+)
+intents = Table(
+    "intents", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(64), nullable=False),
+    Column("stream", String(64), nullable=False),
+    Column("source_key", String(255), nullable=False),
+    Column("op", String(16), nullable=False),  # create | update
+    Column("pipedrive_id", Integer),
+    Column("payload_hash", String(64), nullable=False),
+    Column("lookup", JSON),
+    Column("before_image", JSON),
+    Column("started_at", String(32), nullable=False),
+)
+pending = Table(
+    "pending", metadata,
+    Column("stream", String(64), primary_key=True),
+    Column("source_key", String(255), primary_key=True),
+    Column("seq", Integer, nullable=False, index=True),
+    Column("record", Text, nullable=False),
+    Column("waiting_for", String(320), index=True),
+    Column("reason", String(32), nullable=False),
+    Column("run_id", String(64), nullable=False),
+    Column("at", String(32), nullable=False),
+)
+audit = Table(
+    "audit", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(64), nullable=False, index=True),
+    Column("stream", String(64), nullable=False),
+    Column("source_key", String(255), nullable=False, index=True),
+    Column("status", String(16), nullable=False),  # failed | held | warning | planned | rolled_back
+    Column("code", String(64), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("action", String(16)),
+    Column("pipedrive_id", Integer),
+    Column("at", String(32), nullable=False),
+)
+runs = Table(
+    "runs", metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),  # apply | plan | rollback
+    Column("started_at", String(32), nullable=False),
+    Column("finished_at", String(32)),
+    Column("status", String(16), nullable=False),
+    Column("summary", JSON),
+)
+rollback_steps = Table(
+    "rollback_steps", metadata,
+    Column("change_id", Integer, primary_key=True),
+    Column("rollback_run_id", String(64), nullable=False),
+    Column("status", String(16), nullable=False),  # done | refused
+    Column("message", Text, nullable=False),
+    Column("at", String(32), nullable=False),
+)
+budget = Table(
+    "budget", metadata,
+    Column("day", String(10), primary_key=True),
+    Column("tokens", Integer, nullable=False),
+)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+
+
+def _engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        directory = os.path.dirname(os.path.abspath(parsed.database))
+        os.makedirs(directory, exist_ok=True)
+    engine = create_engine(url, future=True)
+    if parsed.get_backend_name() == "sqlite":
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")  # a commit survives a crash of the machine too
+            cursor.execute("PRAGMA busy_timeout=10000")
+            cursor.close()
+    return engine
+
+
+def _row(row: Any) -> dict[str, Any] | None:
+    return dict(row._mapping) if row is not None else None
+
+
+class Crosswalk:
+    def __init__(self, url: str) -> None:
+        self.engine = _engine(url)
+        metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    # -- runs -------------------------------------------------------------------------------
+    def start_run(self, kind: str, run_id: str | None = None) -> str:
+        run_id = run_id or new_run_id()
+        with self._tx() as c:
+            c.execute(insert(runs).values(run_id=run_id, kind=kind, started_at=now_iso(), status="running"))
+        return run_id
+
+    def finish_run(self, run_id: str, status: str, summary: dict[str, Any]) -> None:
+        with self._tx() as c:
+            c.execute(update(runs).where(runs.c.run_id == run_id)
+                      .values(finished_at=now_iso(), status=status, summary=summary))
+
+    def runs(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as c:
+            return [dict(r._mapping) for r in c.execute(select(runs).order_by(runs.c.started_at))]
+
+    # -- mapping ----------------------------------------------------------------------------
+    def get(self, stream: str, source_key: str) -> dict[str, Any] | None:
+        with self.engine.connect() as c:
+            return _row(c.execute(select(xwalk).where(
+                and_(xwalk.c.stream == stream, xwalk.c.source_key == source_key))).first())
+
+    def claimed_ids(self, stream: str) -> set[int]:
+        with self.engine.connect() as c:
+            return {r[0] for r in c.execute(select(xwalk.c.pipedrive_id).where(xwalk.c.stream == stream))}
+
+    def all_mappings(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as c:
+            return [dict(r._mapping) for r in c.execute(select(xwalk).order_by(xwalk.c.stream, xwalk.c.source_key))]
+
+    def commit_write(self, run_id: str, stream: str, source_key: str, pipedrive_id: int, action: str,
+                     payload_hash: str, before_image: dict[str, Any] | None, after_image: dict[str, Any] | None,
+                     intent_id: int | None = None) -> None:
+        """Record a write Pipedrive confirmed: mapping, change history, and close its intent, atomically."""
+        at = now_iso()
+        with self._tx() as c:
+            prev = _row(c.execute(select(xwalk).where(
+                and_(xwalk.c.stream == stream, xwalk.c.source_key == source_key))).first())
+            values = {"pipedrive_id": pipedrive_id, "action": action, "payload_hash": payload_hash,
+                      "run_id": run_id, "updated_at": at}
+            if prev is None:
+                c.execute(insert(xwalk).values(stream=stream, source_key=source_key, first_run_id=run_id, **values))
+            else:
+                c.execute(update(xwalk).where(and_(xwalk.c.stream == stream, xwalk.c.source_key == source_key))
+                          .values(**values))
+            c.execute(insert(changes).values(run_id=run_id, stream=stream, source_key=source_key,
+                                             pipedrive_id=pipedrive_id, action=action, before_image=before_image,
+                                             after_image=after_image, prev_xwalk=prev, at=at))
+            if intent_id is not None:
+                c.execute(delete(intents).where(intents.c.id == intent_id))
+            c.execute(delete(pending).where(and_(pending.c.stream == stream, pending.c.source_key == source_key)))
+
+    def touch(self, run_id: str, stream: str, source_key: str, payload_hash: str) -> None:
+        """The record changed but Pipedrive already holds its values: remember the new hash only."""
+        with self._tx() as c:
+            c.execute(update(xwalk).where(and_(xwalk.c.stream == stream, xwalk.c.source_key == source_key))
+                      .values(payload_hash=payload_hash, updated_at=now_iso()))
+            c.execute(delete(pending).where(and_(pending.c.stream == stream, pending.c.source_key == source_key)))
+
+    def restore_mapping(self, stream: str, source_key: str, previous: dict[str, Any] | None) -> None:
+        """Put back the crosswalk row a rolled-back change replaced (or remove it)."""
+        with self._tx() as c:
+            c.execute(delete(xwalk).where(and_(xwalk.c.stream == stream, xwalk.c.source_key == source_key)))
+            if previous:
+                c.execute(insert(xwalk).values(**previous))
+
+    # -- write-ahead intents ------------------------------------------------------------------
+    def begin_intent(self, run_id: str, stream: str, source_key: str, op: str, payload_hash: str,
+                     lookup: dict[str, Any], before_image: dict[str, Any] | None = None,
+                     pipedrive_id: int | None = None) -> tuple[int, dict[str, Any] | None]:
+        """Write the intent before the request; returns (intent id, before-image to keep).
+
+        An update intent left open by a crash already holds the true before-image (taken
+        before the first PATCH), so its values win over a fresh read.
+        """
+        with self._tx() as c:
+            old = _row(c.execute(select(intents).where(and_(
+                intents.c.stream == stream, intents.c.source_key == source_key))).first())
+            if old is not None:
+                if old["op"] == "update" and op == "update" and old["before_image"]:
+                    before_image = _merge_before(old["before_image"], before_image or {})
+                c.execute(delete(intents).where(intents.c.id == old["id"]))
+            result = c.execute(insert(intents).values(
+                run_id=run_id, stream=stream, source_key=source_key, op=op, pipedrive_id=pipedrive_id,
+                payload_hash=payload_hash, lookup=lookup, before_image=before_image, started_at=now_iso()))
+            return int(result.inserted_primary_key[0]), before_image
+
+    def open_intents(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as c:
+            return [dict(r._mapping) for r in c.execute(select(intents).order_by(intents.c.id))]
+
+    def drop_intent(self, intent_id: int) -> None:
+        with self._tx() as c:
+            c.execute(delete(intents).where(intents.c.id == intent_id))
+
+    # -- pending records ------------------------------------------------------------------------
+    def hold(self, run_id: str, stream: str, source_key: str, record: dict[str, Any], reason: str,
+             waiting_for: str | None = None) -> None:
+        with self._tx() as c:
+            seq = (c.execute(select(func.max(pending.c.seq))).scalar() or 0) + 1
+            c.execute(delete(pending).where(and_(pending.c.stream == stream, pending.c.source_key == source_key)))
+            c.execute(insert(pending).values(stream=stream, source_key=source_key, seq=seq,
+                                             record=json.dumps(record, default=str), waiting_for=waiting_for,
+                                             reason=reason, run_id=run_id, at=now_iso()))
+
+    def discard_pending(self, stream: str, source_key: str) -> None:
+        with self._tx() as c:
+            c.execute(delete(pending).where(and_(pending.c.stream == stream, pending.c.source_key == source_key)))
+
+    def pending_rows(self, waiting_for: str | None = None) -> list[dict[str, Any]]:
+        query = select(pending).order_by(pending.c.seq)
+        if waiting_for is not None:
+            query = query.where(pending.c.waiting_for == waiting_for)
+        with self.engine.connect() as c:
+            rows = [dict(r._mapping) for r in c.execute(query)]
+        for row in rows:
+            row["record"] = json.loads(row["record"])
+        return rows
+
+    # -- audit ----------------------------------------------------------------------------------
+    def audit(self, run_id: str, stream: str, source_key: str, status: str, code: str, message: str,
+              action: str | None = None, pipedrive_id: int | None = None) -> None:
+        with self._tx() as c:
+            c.execute(insert(audit).values(run_id=run_id, stream=stream, source_key=source_key, status=status,
+                                           code=code, message=message, action=action, pipedrive_id=pipedrive_id,
+                                           at=now_iso()))
+
+    def audit_rows(self, run_id: str | None = None) -> list[dict[str, Any]]:
+        query = select(audit).order_by(audit.c.id)
+        if run_id is not None:
+            query = query.where(audit.c.run_id == run_id)
+        with self.engine.connect() as c:
+            return [dict(r._mapping) for r in c.execute(query)]
+
+    # -- history and rollback --------------------------------------------------------------------
+    def changes(self, run_ids: list[str] | None = None) -> list[dict[str, Any]]:
+        query = select(changes).order_by(changes.c.id)
+        if run_ids is not None:
+            query = query.where(changes.c.run_id.in_(run_ids))
+        with self.engine.connect() as c:
+            return [dict(r._mapping) for r in c.execute(query)]
+
+    def last_after_image(self, stream: str, source_key: str) -> dict[str, Any] | None:
+        with self.engine.connect() as c:
+            row = c.execute(select(changes.c.after_image).where(
+                and_(changes.c.stream == stream, changes.c.source_key == source_key))
+                .order_by(changes.c.id.desc()).limit(1)).first()
+        return row[0] if row is not None else None
+
+    def rollback_done(self) -> dict[int, dict[str, Any]]:
+        with self.engine.connect() as c:
+            return {r.change_id: dict(r._mapping) for r in c.execute(select(rollback_steps))}
+
+    def mark_rollback(self, change_id: int, rollback_run_id: str, status: str, message: str) -> None:
+        with self._tx() as c:
+            c.execute(delete(rollback_steps).where(rollback_steps.c.change_id == change_id))
+            c.execute(insert(rollback_steps).values(change_id=change_id, rollback_run_id=rollback_run_id,
+                                                    status=status, message=message, at=now_iso()))
+
+    # -- token budget ---------------------------------------------------------------------------
+    def tokens_spent(self, day: str) -> int:
+        with self.engine.connect() as c:
+            return int(c.execute(select(budget.c.tokens).where(budget.c.day == day)).scalar() or 0)
+
+    def save_tokens(self, day: str, tokens: int) -> None:
+        with self._tx() as c:
+            if c.execute(update(budget).where(budget.c.day == day).values(tokens=tokens)).rowcount == 0:
+                c.execute(insert(budget).values(day=day, tokens=tokens))
+
+
+def _merge_before(original: dict[str, Any], fresh: dict[str, Any]) -> dict[str, Any]:
+    """Keep the original values; add fields only the fresh read saw (nested for custom_fields)."""
+    merged = dict(fresh)
+    for key, value in original.items():
+        if key == "custom_fields" and isinstance(value, dict):
+            merged["custom_fields"] = {**(fresh.get("custom_fields") or {}), **value}
+        else:
+            merged[key] = value
+    return merged

@@ -1,0 +1,76 @@
+"""Crash safety: the write-ahead intent protocol and the recovery that closes open intents.
+
+Every write follows the same order:
+1. an intent row (what we are about to create/update, how to find it again, and for
+   updates the before-image) is committed to the crosswalk;
+2. the request is sent;
+3. the reply's id, the mapping, the change history and the intent's removal are
+   committed in ONE transaction.
+A SIGKILL between 1 and 3 leaves the intent open. At the start of the next run each open
+intent is resolved against Pipedrive: a create is looked up by its marker (external-id
+custom field for persons/products, `[ref:<source key>]` in the text of notes/activities,
+name+size for files, name for definitions) and adopted if found, so it is never created
+twice; an update is checked field by field and recorded (with the before-image taken
+before the first attempt) if it landed. Intents whose request never landed are dropped.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections import Counter
+from typing import Any
+
+from target_pipedrive import images
+from target_pipedrive.crosswalk import Crosswalk
+from target_pipedrive.kinds import Api, kind_for
+
+CRASH_ENV = "TARGET_PIPEDRIVE_CRASH_AT"  # test hook: "<point>:<n>" SIGKILLs this process at the n-th hit
+_hits: Counter[str] = Counter()
+
+
+def crash_point(point: str) -> None:
+    """Die like `kill -9` at a named step, when the crash test asks for it (no-op otherwise)."""
+    spec = os.environ.get(CRASH_ENV)
+    if not spec:
+        return
+    name, _, nth = spec.partition(":")
+    if name != point:
+        return
+    _hits[point] += 1
+    if _hits[point] == int(nth or 1):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def recover(crosswalk: Crosswalk, api: Api, run_id: str) -> dict[str, int]:
+    """Resolve every open intent; returns counts of adopted, confirmed and dropped intents."""
+    outcome = {"adopted": 0, "confirmed": 0, "dropped": 0}
+    for intent in crosswalk.open_intents():
+        lookup: dict[str, Any] = intent["lookup"] or {}
+        kind = kind_for(api, intent["stream"], lookup.get("entity"))
+        if intent["op"] == "create":
+            found = kind.find_created({**lookup, "started_at": intent["started_at"], "key": intent["source_key"]},
+                                      crosswalk.claimed_ids(intent["stream"]))
+            if found is None:
+                crosswalk.drop_intent(intent["id"])
+                outcome["dropped"] += 1
+                continue
+            after = images.extract(lookup.get("written") or {}, found)
+            after.update(lookup.get("local") or {})
+            crosswalk.commit_write(run_id, intent["stream"], intent["source_key"], int(found["id"]), "created",
+                                   intent["payload_hash"], intent["before_image"], after, intent["id"])
+            outcome["adopted"] += 1
+        else:
+            current = kind.get(int(intent["pipedrive_id"]))
+            patch = lookup.get("written") or {}
+            if current is None or images.diff(patch, current):
+                crosswalk.drop_intent(intent["id"])  # never landed: the next attempt starts clean
+                outcome["dropped"] += 1
+                continue
+            after = images.extract(patch, current)
+            after.update(lookup.get("local") or {})
+            crosswalk.commit_write(run_id, intent["stream"], intent["source_key"], int(intent["pipedrive_id"]),
+                                   lookup.get("action", "updated"), intent["payload_hash"], intent["before_image"],
+                                   after, intent["id"])
+            outcome["confirmed"] += 1
+    return outcome

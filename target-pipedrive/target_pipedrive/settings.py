@@ -1,0 +1,147 @@
+"""Settings: the JSON schema Meltano and `--about` show, and the typed view the code uses.
+
+The names follow DESIGN.md (`api_token`, `base_url`, `map`, `crosswalk_url`, `mode`,
+`fallback_user_email`, `rate_limit_burst`, `daily_token_budget`); the rest are ours.
+Plan tiers give the defaults for burst and budget (research notes §12).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from singer_sdk import typing as th
+
+DEFAULT_BASE_URL = "https://api.pipedrive.com"
+DEFAULT_CROSSWALK_URL = "sqlite:///output/crosswalk.sqlite"
+BASE_DAILY_TOKENS = 30_000
+# plan tier -> (API-token burst per 2 s, daily budget multiplier)
+PLAN_TIERS: dict[str, tuple[int, int]] = {"lite": (20, 1), "growth": (40, 2), "premium": (100, 5), "ultimate": (120, 7)}
+
+CONFIG_SCHEMA = th.PropertiesList(
+    th.Property("api_token", th.StringType, required=True, secret=True,
+                description="Pipedrive personal API token (sent as the x-api-token header)."),
+    th.Property("base_url", th.StringType, default=DEFAULT_BASE_URL,
+                description="https://<company>.pipedrive.com, https://api.pipedrive.com or a loopback sandbox URL."),
+    th.Property("map", th.StringType,
+                description="Cliniko->Pipedrive map to apply inline (accepted; not applied yet: input must already "
+                            "be Pipedrive-shaped)."),
+    th.Property("crosswalk_url", th.StringType, default=DEFAULT_CROSSWALK_URL,
+                description="SQLAlchemy URL of the crosswalk database (relative SQLite paths are resolved from the "
+                            "working directory)."),
+    th.Property("mode", th.StringType, default="apply", allowed_values=["plan", "apply"],
+                description="plan: compute creates/updates/skips and tokens, write nothing; apply: write."),
+    th.Property("fallback_user_email", th.StringType,
+                description="Pipedrive user to own records whose owner_email matches no user."),
+    th.Property("plan_tier", th.StringType, default="lite", allowed_values=list(PLAN_TIERS),
+                description="Pipedrive plan; sets the defaults of rate_limit_burst and daily_token_budget."),
+    th.Property("seats", th.IntegerType, default=1, description="Paid seats (the daily budget scales with them)."),
+    th.Property("rate_limit_burst", th.IntegerType,
+                description="Max requests per rolling 2 s window (default: the plan tier's API-token limit)."),
+    th.Property("daily_token_budget", th.IntegerType,
+                description="Max tokens this target may spend per UTC day (default: 30,000 x tier multiplier x "
+                            "seats)."),
+    th.Property("budget_reserve_tokens", th.IntegerType, default=0,
+                description="Stop when Pipedrive reports fewer daily tokens left than this (room for other apps)."),
+    th.Property("external_id_field", th.StringType, default="Cliniko ID",
+                description="Label of the varchar custom field on persons and products holding the source key."),
+    th.Property("ignore_unknown_streams", th.BooleanType, default=False,
+                description="Skip streams outside the input contract instead of stopping with an error."),
+    th.Property("max_file_size_mb", th.NumberType, default=50,
+                description="Files larger than this are reported as failed (file_too_large), never dropped "
+                            "silently."),
+    th.Property("request_timeout_s", th.NumberType, default=60, description="Timeout of one HTTP request."),
+    th.Property("max_retries", th.IntegerType, default=8,
+                description="Retries of one request on 5xx, timeouts and dropped connections."),
+    th.Property("progress_interval_s", th.NumberType, default=10,
+                description="Seconds between progress lines on stderr (0 disables them)."),
+).to_dict()
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def base_url_problem(url: str) -> str | None:
+    """One sentence saying why `url` is refused, or None when it is acceptable."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"base_url must be an http(s) URL such as {DEFAULT_BASE_URL}."
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        return ("base_url must use https:// (plain http is only allowed for a sandbox on a loopback address "
+                "such as http://127.0.0.1:8080).")
+    return None
+
+
+def api_root(url: str) -> str:
+    """The scheme://host[:port] part; tolerates a pasted /api/v2, /api/v1 or /v1 suffix."""
+    root = url.rstrip("/")
+    for suffix in ("/api/v2", "/api/v1", "/v1"):
+        if root.endswith(suffix):
+            root = root[: -len(suffix)]
+    return root
+
+
+@dataclass(frozen=True)
+class Settings:
+    api_token: str
+    base_url: str = DEFAULT_BASE_URL
+    crosswalk_url: str = DEFAULT_CROSSWALK_URL
+    mode: str = "apply"
+    fallback_user_email: str | None = None
+    rate_limit_burst: int = PLAN_TIERS["lite"][0]
+    daily_token_budget: int = BASE_DAILY_TOKENS
+    budget_reserve_tokens: int = 0
+    external_id_field: str = "Cliniko ID"
+    ignore_unknown_streams: bool = False
+    max_file_size_bytes: int = 50 * 1024 * 1024
+    request_timeout_s: float = 60.0
+    max_retries: int = 8
+    progress_interval_s: float = 10.0
+
+    @property
+    def dry_run(self) -> bool:
+        return self.mode == "plan"
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Settings:
+        """Typed settings with tier-derived defaults; raises ValueError with one sentence."""
+        token = config.get("api_token")
+        if not token:
+            raise ValueError("api_token is required.")
+        base_url = str(config.get("base_url") or DEFAULT_BASE_URL)
+        problem = base_url_problem(base_url)
+        if problem:
+            raise ValueError(problem)
+        mode = str(config.get("mode") or "apply")
+        if mode not in ("plan", "apply"):
+            raise ValueError("mode must be 'plan' or 'apply'.")
+        tier = str(config.get("plan_tier") or "lite").lower()
+        if tier not in PLAN_TIERS:
+            raise ValueError(f"plan_tier must be one of {', '.join(PLAN_TIERS)}.")
+        burst, multiplier = PLAN_TIERS[tier]
+        seats = int(config.get("seats") or 1)
+        return cls(
+            api_token=str(token),
+            base_url=api_root(base_url),
+            crosswalk_url=str(config.get("crosswalk_url") or DEFAULT_CROSSWALK_URL),
+            mode=mode,
+            fallback_user_email=config.get("fallback_user_email") or None,
+            rate_limit_burst=int(config.get("rate_limit_burst") or burst),
+            daily_token_budget=int(config.get("daily_token_budget") or BASE_DAILY_TOKENS * multiplier * seats),
+            budget_reserve_tokens=int(config.get("budget_reserve_tokens") or 0),
+            external_id_field=str(config.get("external_id_field") or "Cliniko ID"),
+            ignore_unknown_streams=bool(config.get("ignore_unknown_streams", False)),
+            max_file_size_bytes=int(float(config.get("max_file_size_mb") or 50) * 1024 * 1024),
+            request_timeout_s=float(config.get("request_timeout_s") or 60),
+            max_retries=int(config.get("max_retries") if config.get("max_retries") is not None else 8),
+            progress_interval_s=float(config["progress_interval_s"]) if config.get("progress_interval_s")
+            is not None else 10.0,
+        )

@@ -1,0 +1,114 @@
+"""TargetPipedrive: the singer-sdk Target wiring settings, sinks, the Writer and STATE handling.
+
+STATE is relayed as soon as it arrives (every record before it is already committed to
+the crosswalk, or parked there), never in plan mode (a plan must not move Meltano's
+bookmarks), and the process ends with a clean one-line message and a meaningful exit
+code: 0 ok, 1 some records failed or wait for a parent, 2 bad config/input/token,
+75 stopped early (daily budget or Pipedrive down) — run again later to finish.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import IO, Any
+
+from singer_sdk import Target
+from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.sinks import Sink
+
+from target_pipedrive import contract
+from target_pipedrive.client import PipedriveClient
+from target_pipedrive.crosswalk import Crosswalk
+from target_pipedrive.errors import ContractError, TargetError
+from target_pipedrive.pacing import TokenBudget, utc_day
+from target_pipedrive.progress import Progress
+from target_pipedrive.settings import CONFIG_SCHEMA, Settings
+from target_pipedrive.sinks import ContractSink, IgnoredSink
+from target_pipedrive.writer import Writer
+
+
+class TargetPipedrive(Target):
+    """Singer target for Pipedrive."""
+
+    name = "target-pipedrive"
+    config_jsonschema = CONFIG_SCHEMA
+    default_sink_class = ContractSink
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_parallelism = 1  # one writer, arrival order: parents before children
+        self._writer: Writer | None = None
+        self._last_state: dict | None = None
+        self.exit_code = 0
+        if self.config.get("map"):
+            self.logger.warning("The 'map' setting is accepted but not applied yet: input must already be "
+                                "Pipedrive-shaped")
+
+    # -- configuration ---------------------------------------------------------------------------
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        errors = super()._validate_config(raise_errors=False)
+        try:
+            Settings.from_config(dict(self.config))
+        except ValueError as exc:
+            errors.append(str(exc))
+        if errors and raise_errors:
+            raise ConfigValidationError("Config validation failed", errors=errors, schema=self.config_jsonschema)
+        return errors
+
+    @property
+    def settings(self) -> Settings:
+        return Settings.from_config(dict(self.config))
+
+    @property
+    def writer(self) -> Writer:
+        """Created on first use, so --about/--version touch neither the crosswalk nor the API."""
+        if self._writer is None:
+            settings = self.settings
+            crosswalk = Crosswalk(settings.crosswalk_url)
+            budget = TokenBudget(settings.daily_token_budget, settings.budget_reserve_tokens,
+                                 spent=crosswalk.tokens_spent(utc_day()),
+                                 save=None if settings.dry_run else crosswalk.save_tokens)
+            client = PipedriveClient(settings.base_url, settings.api_token, budget=budget,
+                                     burst_limit=settings.rate_limit_burst, timeout_s=settings.request_timeout_s,
+                                     max_retries=settings.max_retries, read_only=settings.dry_run)
+            progress = Progress(settings.progress_interval_s)
+            progress.usage = lambda: (client.stats.requests, budget.spent_this_run, budget.server_remaining)
+            self._writer = Writer(settings, crosswalk, client, progress, self.logger)
+        return self._writer
+
+    # -- sinks --------------------------------------------------------------------------------------
+    def get_sink_class(self, stream_name: str) -> type[Sink]:
+        if stream_name in contract.STREAMS:
+            return ContractSink
+        if self.settings.ignore_unknown_streams:
+            return IgnoredSink
+        raise ContractError(f"Stream '{stream_name}' is not part of the input contract "
+                            f"({', '.join(contract.STREAMS)}); set ignore_unknown_streams to skip it.")
+
+    # -- STATE ----------------------------------------------------------------------------------------
+    def _process_state_message(self, message_dict: dict) -> None:
+        super()._process_state_message(message_dict)
+        self.drain_all()  # RecordSinks hold nothing: this only relays the STATE now
+
+    def _write_state_message(self, state: dict) -> None:
+        if self.settings.dry_run or state == self._last_state:
+            return  # a plan must not advance Meltano's bookmarks; a repeat says nothing new
+        self._last_state = state
+        super()._write_state_message(state)
+
+    # -- end of input ---------------------------------------------------------------------------------
+    def process_endofpipe(self) -> None:
+        try:
+            self.exit_code = self.writer.finish()
+            super().process_endofpipe()
+        finally:
+            self.writer.crosswalk.close()
+
+    def listen(self, file_input: IO[str] | None = None) -> None:
+        try:
+            super().listen(file_input)
+        except TargetError as exc:
+            print(f"target-pipedrive: {exc}", file=sys.stderr, flush=True)
+            sys.exit(exc.exit_code)
+        if self.exit_code:
+            sys.exit(self.exit_code)

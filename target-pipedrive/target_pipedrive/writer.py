@@ -1,0 +1,560 @@
+"""The upsert engine: one contract record in, at most the writes it needs out.
+
+Per record: validate against the contract -> skip if its payload hash is unchanged (no
+API call) -> hold it if a parent has not arrived -> build the body (labels resolved) ->
+update the mapped object, adopt a matching existing one, or create -> commit. Writes use
+the write-ahead protocol of recovery.py. A failed record is audited and the run goes on;
+a StopRun (budget spent, Pipedrive down) switches the engine to spooling: every later
+record is saved in the crosswalk for the next run, so no record is lost to a limit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections import Counter, defaultdict
+from typing import Any
+
+from target_pipedrive import contract, images, payloads
+from target_pipedrive.client import PipedriveClient
+from target_pipedrive.crosswalk import Crosswalk, now_iso
+from target_pipedrive.errors import BudgetExhausted, MaybeWritten, RecordError, ServiceUnavailable, StopRun
+from target_pipedrive.kinds import Api, FieldKind, Kind, kind_for
+from target_pipedrive.matching import ExistingIndex, by_external_id, person_by_email, product_by_code
+from target_pipedrive.plan import PlanLedger
+from target_pipedrive.progress import Progress
+from target_pipedrive.recovery import crash_point, recover
+from target_pipedrive.resolve import TEXT_TYPES, FieldDef, Resolver
+from target_pipedrive.settings import Settings
+
+CHILD_STREAMS = ("activities", "notes", "files")
+LONG_AGO = "2000-01-01T00:00:00.000000Z"  # "since" for adopting children of pre-existing persons
+PLANNED_KEY = "planned-field-"  # key prefix of fields that exist only in a plan
+
+
+class Writer:
+    def __init__(self, settings: Settings, crosswalk: Crosswalk, client: PipedriveClient, progress: Progress,
+                 logger: logging.Logger | None = None) -> None:
+        self.settings = settings
+        self.dry_run = settings.dry_run
+        self.crosswalk = crosswalk
+        self.ledger: Crosswalk | PlanLedger = PlanLedger(crosswalk) if self.dry_run else crosswalk
+        self.client = client
+        self.api = Api(client, self.dry_run)
+        self.resolver = Resolver(client)
+        self.progress = progress
+        self.log = logger or logging.getLogger("target-pipedrive")
+        self.run_id = crosswalk.start_run("plan" if self.dry_run else "apply")
+        self.stopped: StopRun | None = None
+        self.failures: Counter[str] = Counter()
+        self.warnings: Counter[str] = Counter()
+        self.failed_refs: set[str] = set()
+        self.recovered: dict[str, int] = {}
+        self._indexes: dict[str, ExistingIndex] = {}
+        self._pending_keys: set[tuple[str, str]] = set()
+        self._waiting: dict[str, set[tuple[str, str]]] = defaultdict(set)
+        self._started = False
+        progress.waiting = lambda: len(self._pending_keys)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Load the pending queue and recover writes a crash left open (before any new write)."""
+        if self._started:
+            return
+        self._started = True
+        for row in self.ledger.pending_rows():
+            self._pending_keys.add((row["stream"], row["source_key"]))
+            if row["waiting_for"]:
+                self._waiting[row["waiting_for"]].add((row["stream"], row["source_key"]))
+        open_intents = self.crosswalk.open_intents()
+        if not open_intents:
+            return
+        if self.dry_run:
+            self.log.warning("%d write(s) of a crashed run are unconfirmed; the next apply run recovers them",
+                             len(open_intents))
+            return
+        try:
+            self.recovered = recover(self.crosswalk, self.api, self.run_id)
+            self.log.info("Recovered the writes of an interrupted run: %s", self.recovered)
+        except StopRun as exc:
+            self._stop(exc)
+
+    def process(self, stream: str, record: dict[str, Any], *, from_pending: bool = False) -> None:
+        """Handle one contract record; never raises for problems of the record itself."""
+        self.start()
+        key = record.get("source_key")
+        if not isinstance(key, str) or not key:
+            self._fail(stream, "<missing source_key>", RecordError("invalid_record", "source_key: missing or empty"))
+            return
+        if self.stopped is not None:
+            self._park(stream, key, record, "deferred")
+            return
+        problems = contract.validate(stream, record)
+        if problems:
+            self._fail(stream, key, RecordError("invalid_record", "; ".join(problems)))
+            return
+        digest = payloads.payload_hash(stream, record)
+        row = self.ledger.get(stream, key)
+        if row is not None and row["payload_hash"] == digest:
+            self._settled(stream, key)
+            self.progress.count(stream, "unchanged")
+            return
+        missing = self._missing_parent(stream, record)
+        if missing is not None:
+            self._park(stream, key, record, "parent_missing", waiting_for=missing)
+            return
+        try:
+            self._write(stream, record, row, digest)
+        except RecordError as exc:
+            self._fail(stream, key, exc)
+            return
+        except StopRun as exc:
+            self._stop(exc)
+            self._park(stream, key, record, "deferred")
+            return
+        self._pending_keys.discard((stream, key))
+        if stream == "persons":
+            self._release(f"persons:{key}")
+
+    def finish(self) -> int:
+        """Retry what waits in the crosswalk, report what is still held, and return the exit code."""
+        self.start()
+        if self.stopped is None:
+            for row in self.ledger.pending_rows():
+                if self.stopped is not None:
+                    break
+                ident = (row["stream"], row["source_key"])
+                if ident not in self._pending_keys:
+                    continue  # handled already (released by its parent, or superseded by input)
+                ref = row["waiting_for"]
+                if ref and self.ledger.get("persons", ref.split(":", 1)[1]) is None:
+                    continue
+                self.process(row["stream"], row["record"], from_pending=True)
+        rows = self.ledger.pending_rows()
+        held = [r for r in rows if r["reason"] == "parent_missing"]
+        deferred = [r for r in rows if r["reason"] != "parent_missing"]
+        for row in held:
+            code = "parent_failed" if row["waiting_for"] in self.failed_refs else "parent_missing"
+            self.ledger.audit(self.run_id, row["stream"], row["source_key"], "held", code,
+                              f"waiting for {row['waiting_for']}, which has not been written")
+        self.client.budget.flush()
+        summary = self._summary(len(held), len(deferred))
+        status = "stopped" if self.stopped else ("failed" if self.failures or held else "ok")
+        self.crosswalk.finish_run(self.run_id, status, summary)
+        self._print_summary(summary, held, deferred)
+        if self.stopped is not None:
+            return StopRun.exit_code
+        return 1 if self.failures or held else 0
+
+    # -- record bookkeeping -----------------------------------------------------------------------
+    def _settled(self, stream: str, key: str) -> None:
+        if (stream, key) in self._pending_keys:
+            self.ledger.discard_pending(stream, key)
+            self._pending_keys.discard((stream, key))
+
+    def _fail(self, stream: str, key: str, exc: RecordError) -> None:
+        self.ledger.audit(self.run_id, stream, key, "failed", exc.code, exc.message)
+        self.failures[exc.code] += 1
+        self.failed_refs.add(f"{stream}:{key}")
+        self.log.warning("Record failed: stream=%s source_key=%s code=%s: %s", stream, key, exc.code, exc.message)
+        self._settled(stream, key)
+        self.progress.count(stream, "failed")
+
+    def _warn(self, stream: str, key: str, code: str, message: str) -> None:
+        self.ledger.audit(self.run_id, stream, key, "warning", code, message)
+        self.warnings[code] += 1
+
+    def _park(self, stream: str, key: str, record: dict[str, Any], reason: str, waiting_for: str | None = None) -> None:
+        self.ledger.hold(self.run_id, stream, key, record, reason, waiting_for)
+        self._pending_keys.add((stream, key))
+        if waiting_for:
+            self._waiting[waiting_for].add((stream, key))
+        self.progress.count(stream, "held" if waiting_for else "deferred")
+
+    def _release(self, ref: str) -> None:
+        if ref not in self._waiting:
+            return
+        self._waiting.pop(ref)
+        for row in self.ledger.pending_rows(waiting_for=ref):
+            self.process(row["stream"], row["record"], from_pending=True)
+
+    def _stop(self, exc: StopRun) -> None:
+        if self.stopped is None:
+            self.stopped = exc
+            self.log.warning("Stopping API work for this run: %s", exc)
+
+    def _missing_parent(self, stream: str, record: dict[str, Any]) -> str | None:
+        if stream not in CHILD_STREAMS:
+            return None
+        refs = [record.get("person_source_key"), *(record.get("participant_source_keys") or [])]
+        for ref in refs:
+            if ref and self.ledger.get("persons", ref) is None:
+                return f"persons:{ref}"
+        return None
+
+    def _parent_id(self, ref: str) -> int:
+        row = self.ledger.get("persons", ref)
+        assert row is not None  # checked by _missing_parent
+        return int(row["pipedrive_id"])
+
+    # -- dispatch -----------------------------------------------------------------------------------
+    def _write(self, stream: str, record: dict[str, Any], row: dict[str, Any] | None, digest: str) -> None:
+        handler = {"persons": self._person, "products": self._product, "activities": self._activity,
+                   "notes": self._note, "files": self._file, "activity_types": self._activity_type,
+                   "custom_fields": self._custom_field}[stream]
+        handler(record, row, digest)
+
+    def _person(self, record: dict[str, Any], row: dict[str, Any] | None, digest: str) -> None:
+        kind = kind_for(self.api, "persons")
+        custom, ext_key, ext_value = self._custom_with_external_id("person", record)
+        body = payloads.person_body(record, custom_fields=custom, owner_id=self._owner("persons", record),
+                                    create=row is None)
+        if row is not None:
+            self._update(kind, record["source_key"], int(row["pipedrive_id"]), body, digest, "updated")
+            return
+        index = self._index("persons", ext_key)
+        claimed = self._claimed_if_any("persons", index.ext(ext_value) + [
+            o for e in record.get("emails") or [] for o in index.email(str(e["value"]))])
+        existing = by_external_id(index, ext_value, claimed, "person")
+        if existing is None:
+            existing, warning = person_by_email(index, record, claimed)
+            if warning:
+                self._warn("persons", record["source_key"], "email_shared", warning)
+        if existing is not None:
+            self._update(kind, record["source_key"], int(existing["id"]), body, digest, "matched")
+            return
+        created = self._create(kind, record["source_key"], body, digest,
+                               {"ext_key": ext_key, "ext_id": ext_value}, written=body)
+        index.add(created)
+
+    def _product(self, record: dict[str, Any], row: dict[str, Any] | None, digest: str) -> None:
+        kind = kind_for(self.api, "products")
+        custom, ext_key, ext_value = self._custom_with_external_id("product", record)
+        body = payloads.product_body(record, custom_fields=custom, owner_id=self._owner("products", record))
+        if row is not None:
+            self._update(kind, record["source_key"], int(row["pipedrive_id"]), body, digest, "updated")
+            return
+        index = self._index("products", ext_key)
+        code_hits = index.code(str(record["code"])) if record.get("code") else []
+        claimed = self._claimed_if_any("products", index.ext(ext_value) + code_hits)
+        existing = by_external_id(index, ext_value, claimed, "product") or product_by_code(index, record, claimed)
+        if existing is not None:
+            self._update(kind, record["source_key"], int(existing["id"]), body, digest, "matched")
+            return
+        created = self._create(kind, record["source_key"], body, digest,
+                               {"ext_key": ext_key, "ext_id": ext_value}, written=body)
+        index.add(created)
+
+    def _activity(self, record: dict[str, Any], row: dict[str, Any] | None, digest: str) -> None:
+        kind = kind_for(self.api, "activities")
+        type_key = None
+        if record.get("type"):
+            found = self.resolver.find_activity_type(str(record["type"]))
+            if found is None:
+                raise RecordError("unknown_activity_type", f"no active activity type is named '{record['type']}'")
+            type_key = str(found["key_string"])
+        participants: list[int] = []
+        for ref in [record.get("person_source_key"), *(record.get("participant_source_keys") or [])]:
+            if ref and self._parent_id(ref) not in participants:
+                participants.append(self._parent_id(ref))
+        body = payloads.activity_body(record, type_key=type_key, owner_id=self._owner("activities", record),
+                                      participant_ids=participants)
+        lookup = {"person_id": participants[0] if participants else None}
+        self._child(kind, record, row, digest, body, lookup, body)
+
+    def _note(self, record: dict[str, Any], row: dict[str, Any] | None, digest: str) -> None:
+        kind = kind_for(self.api, "notes")
+        person_id = self._parent_id(record["person_source_key"])
+        user_id = self._owner("notes", record) if record.get("owner_email") else None
+        body = payloads.note_body(record, person_id=person_id, user_id=user_id)
+        self._child(kind, record, row, digest, body, {"person_id": person_id}, body)
+
+    def _child(self, kind: Kind, record: dict[str, Any], row: dict[str, Any] | None, digest: str,
+               body: dict[str, Any], lookup: dict[str, Any], written: dict[str, Any]) -> None:
+        key = record["source_key"]
+        if row is not None:
+            self._update(kind, key, int(row["pipedrive_id"]), body, digest, "updated")
+            return
+        existing = self._adopt_under_matched_parent(kind, record, lookup)
+        if existing is not None:
+            self._update(kind, key, int(existing["id"]), body, digest, "matched")
+            return
+        self._create(kind, key, body, digest, lookup, written=written)
+
+    def _adopt_under_matched_parent(self, kind: Kind, record: dict[str, Any],
+                                    lookup: dict[str, Any]) -> dict[str, Any] | None:
+        """A child of a person that existed before the migration may be there from a lost crosswalk."""
+        parent = self.ledger.get("persons", record.get("person_source_key") or "")
+        if parent is None or parent["action"] != "matched" or not lookup.get("person_id"):
+            return None
+        return kind.find_created({**lookup, "started_at": LONG_AGO, "key": record["source_key"]},
+                                 self.ledger.claimed_ids(kind.stream))
+
+    def _file(self, record: dict[str, Any], row: dict[str, Any] | None, digest: str) -> None:
+        kind = kind_for(self.api, "files")
+        key = record["source_key"]
+        person_id = self._parent_id(record["person_source_key"])
+        local = {"_sha256": record["sha256"]}
+        if row is not None:
+            last = self.ledger.last_after_image("files", key) or {}
+            if last.get("_sha256") == record["sha256"]:
+                self._update(kind, key, int(row["pipedrive_id"]), {"name": record["file_name"]}, digest, "updated",
+                             local)
+                return
+            # Pipedrive cannot replace a file's bytes: upload the new version; the old file stays
+            content = self._read_file(record)
+            self._create(kind, key, {"person_id": person_id, "file_name": record["file_name"], "content": content},
+                         digest, {"person_id": person_id, "file_name": record["file_name"], "size": len(content)},
+                         written={"name": record["file_name"]}, local=local,
+                         before={"_replaces_file_id": int(row["pipedrive_id"])})
+            return
+        content = self._read_file(record)
+        lookup = {"person_id": person_id, "file_name": record["file_name"], "size": len(content)}
+        existing = self._adopt_under_matched_parent(kind, record, lookup)
+        if existing is not None:
+            self._update(kind, key, int(existing["id"]), {"name": record["file_name"]}, digest, "matched", local)
+            return
+        self._create(kind, key, {"person_id": person_id, "file_name": record["file_name"], "content": content},
+                     digest, lookup, written={"name": record["file_name"]}, local=local)
+
+    def _read_file(self, record: dict[str, Any]) -> bytes:
+        path = str(record["local_path"])
+        if not os.path.isfile(path):
+            raise RecordError("file_missing", "the staged file does not exist at local_path")
+        size = os.path.getsize(path)
+        if size > self.settings.max_file_size_bytes:
+            raise RecordError("file_too_large", f"{size} bytes is over the {self.settings.max_file_size_bytes}-byte "
+                                                "limit (max_file_size_mb)")
+        with open(path, "rb") as handle:
+            content = handle.read()
+        if hashlib.sha256(content).hexdigest() != record["sha256"]:
+            raise RecordError("checksum_mismatch", "the staged file's sha256 differs from the record's")
+        return content
+
+    def _activity_type(self, record: dict[str, Any], row: dict[str, Any] | None, digest: str) -> None:
+        kind = kind_for(self.api, "activity_types")
+        key = record["source_key"]
+        body = payloads.activity_type_body(record)
+        existing = self.resolver.find_activity_type(record["name"], by_key=False)
+        if existing is None:
+            created = self._create(kind, key, body, digest, {"name": record["name"]}, written=body)
+            self.resolver.forget_activity_types()
+            if self.dry_run:
+                self.resolver.add_planned_type({**created, "key_string": f"planned-{record['name']}"})
+            return
+        action = "updated" if row is not None else "matched"
+        self._update(kind, key, int(existing["id"]), {k: v for k, v in body.items() if k != "name"}, digest, action,
+                     current=existing)
+
+    def _custom_field(self, record: dict[str, Any], row: dict[str, Any] | None, digest: str) -> None:
+        entity = record["entity"]
+        kind = FieldKind(self.api, entity)
+        key = record["source_key"]
+        local = {"_entity": entity}
+        existing = self.resolver.find_field(entity, record["label"])
+        if existing is None:
+            created = self._create(kind, key, payloads.field_body(record), digest,
+                                   {"name": record["label"], "entity": entity},
+                                   written={"name": record["label"], "field_type": record["field_type"]},
+                                   local=local)
+            self.resolver.forget_fields(entity)
+            if self.dry_run:
+                self._plan_field(entity, record, created)
+            return
+        if existing.field_type != record["field_type"]:
+            raise RecordError("field_type_conflict", f"{entity} custom field '{record['label']}' exists with type "
+                                                     f"{existing.field_type}, not {record['field_type']}")
+        action = "updated" if row is not None else "matched"
+        missing = [label for label in record.get("options") or [] if existing.option_id(label) is None]
+        current = {"options": [{"id": i, "label": label} for label, i in existing.options.items()]}
+        body = payloads.field_options_body(current["options"], missing) if missing else {}
+        self._update(kind, key, existing.id, body, digest, action, local, current=current)
+        self.resolver.forget_fields(entity)
+
+    def _plan_field(self, entity: str, record: dict[str, Any], created: dict[str, Any]) -> None:
+        self.resolver.add_planned_field(entity, FieldDef(
+            id=int(created["id"]), key=f"{PLANNED_KEY}{abs(int(created['id']))}", name=record["label"],
+            field_type=record["field_type"], is_custom=True,
+            options={label: -(n + 1) for n, label in enumerate(record.get("options") or [])}))
+
+    # -- resolution helpers -------------------------------------------------------------------------
+    def _custom_with_external_id(self, entity: str, record: dict[str, Any]) -> tuple[dict[str, Any], str, str]:
+        ext = self._external_id_field(entity)
+        values = dict(record.get("custom_fields") or {})
+        given = next((values.pop(label) for label in list(values) if label.casefold() == ext.name.casefold()), None)
+        ext_value = str(given) if given not in (None, "") else str(record["source_key"])
+        custom = self.resolver.custom_fields(entity, values)
+        custom[ext.key] = ext_value
+        return custom, ext.key, ext_value
+
+    def _external_id_field(self, entity: str) -> FieldDef:
+        label = self.settings.external_id_field
+        found = self.resolver.find_field(entity, label)
+        if found is None:
+            definition = {"source_key": f"target-pipedrive:external-id:{entity}", "entity": entity, "label": label,
+                          "field_type": "varchar"}
+            self._custom_field(definition, self.ledger.get("custom_fields", definition["source_key"]),
+                               payloads.payload_hash("custom_fields", definition))
+            found = self.resolver.find_field(entity, label)
+        if found is None or found.field_type not in TEXT_TYPES:
+            raise RecordError("bad_external_id_field", f"the {entity} field '{label}' must be a text field")
+        return found
+
+    def _owner(self, stream: str, record: dict[str, Any]) -> int | None:
+        email = record.get("owner_email")
+        if email:
+            user = self.resolver.user_id(str(email))
+            if user is not None:
+                return user
+        fallback = self.settings.fallback_user_email
+        if fallback:
+            user = self.resolver.user_id(fallback)
+            if user is None:
+                self._warn(stream, record["source_key"], "fallback_user_unknown",
+                           "fallback_user_email matches no active Pipedrive user; the API token's user owns it")
+                return None
+            if email:
+                self._warn(stream, record["source_key"], "owner_fallback",
+                           "owner_email matches no active Pipedrive user; fallback_user_email owns it")
+            return user
+        if email:
+            self._warn(stream, record["source_key"], "owner_unknown",
+                       "owner_email matches no active Pipedrive user; the API token's user owns it")
+        return None
+
+    def _index(self, stream: str, ext_key: str) -> ExistingIndex:
+        if stream not in self._indexes:
+            real_key = None if ext_key.startswith(PLANNED_KEY) else ext_key  # a field only the plan would create
+            self._indexes[stream] = ExistingIndex(self.api, "/" + stream, real_key)
+        return self._indexes[stream]
+
+    def _claimed_if_any(self, stream: str, candidates: list[dict[str, Any]]) -> set[int]:
+        return self.ledger.claimed_ids(stream) if candidates else set()
+
+    # -- the write protocol ---------------------------------------------------------------------------
+    def _create(self, kind: Kind, key: str, body: dict[str, Any], digest: str, lookup: dict[str, Any], *,
+                written: dict[str, Any], local: dict[str, Any] | None = None,
+                before: dict[str, Any] | None = None) -> dict[str, Any]:
+        written = {k: v for k, v in written.items() if k not in images.CREATE_ONLY}
+        started_at = now_iso()
+        full_lookup = {**lookup, "written": written, "local": local or {}}
+        if isinstance(kind, FieldKind):
+            full_lookup["entity"] = (local or {}).get("_entity")
+        intent, _ = self.ledger.begin_intent(self.run_id, kind.stream, key, "create", digest, full_lookup, before)
+        crash_point("before_request")
+        obj = self._send_create(kind, key, body, intent, {**full_lookup, "started_at": started_at, "key": key})
+        crash_point("after_response")
+        after = {**images.extract(written, {**written, **obj}), **(local or {})}
+        if isinstance(kind, FieldKind) and obj.get("key"):
+            after["key"] = obj["key"]
+        self.ledger.commit_write(self.run_id, kind.stream, key, int(obj["id"]), "created", digest, before, after,
+                                 intent)
+        crash_point("after_commit")
+        self.progress.count(kind.stream, "created")
+        return obj
+
+    def _send_create(self, kind: Kind, key: str, body: dict[str, Any], intent: int,
+                     lookup: dict[str, Any]) -> dict[str, Any]:
+        attempt = 0
+        while True:
+            try:
+                return kind.create(body)
+            except (RecordError, BudgetExhausted):
+                self.ledger.drop_intent(intent)  # refused or never sent: nothing was created
+                raise
+            except MaybeWritten as exc:
+                attempt += 1
+                self.log.warning("A create of %s %s may have reached Pipedrive (%s); looking for it before "
+                                 "retrying", kind.label, key, exc)
+                found = kind.find_created(lookup, self.ledger.claimed_ids(kind.stream))
+                if found is not None:
+                    return found
+                if attempt > self.settings.max_retries:
+                    raise ServiceUnavailable(f"Pipedrive kept failing creates ({exc})") from None
+                time.sleep(min(30.0, 0.25 * 2 ** attempt))
+
+    def _update(self, kind: Kind, key: str, pid: int, body: dict[str, Any], digest: str, action: str,
+                local: dict[str, Any] | None = None, current: dict[str, Any] | None = None) -> None:
+        if current is None:
+            current = body if pid < 0 else kind.get(pid)  # pid < 0: created earlier in this plan
+        if current is None:
+            raise RecordError("deleted_in_pipedrive", f"{kind.label} {pid} no longer exists in Pipedrive; roll back "
+                                                      "its run (or remove its crosswalk row) to create it again")
+        patch = images.diff(body, current)
+        if not patch:
+            if action == "matched" or local:
+                after = {**images.extract(body, current), **(local or {})}
+                self.ledger.commit_write(self.run_id, kind.stream, key, pid, action, digest, None, after)
+            else:
+                self.ledger.touch(self.run_id, kind.stream, key, digest)
+            self.progress.count(kind.stream, "matched" if action == "matched" else "unchanged")
+            return
+        before = images.extract(patch, current)
+        lookup = {"written": patch, "action": action, "local": local or {}, "entity": (local or {}).get("_entity")}
+        intent, before = self.ledger.begin_intent(self.run_id, kind.stream, key, "update", digest, lookup, before,
+                                                  pid)
+        crash_point("before_request")
+        try:
+            obj = kind.update(pid, patch)
+        except (RecordError, BudgetExhausted):
+            self.ledger.drop_intent(intent)
+            raise
+        crash_point("after_response")
+        after = {**images.extract(patch, {**current, **patch, **obj}), **(local or {})}
+        self.ledger.commit_write(self.run_id, kind.stream, key, pid, action, digest, before, after, intent)
+        crash_point("after_commit")
+        self.progress.count(kind.stream, action)
+
+    # -- summary ----------------------------------------------------------------------------------------
+    def _summary(self, held: int, deferred: int) -> dict[str, Any]:
+        budget = self.client.budget
+        summary: dict[str, Any] = {
+            "mode": "plan" if self.dry_run else "apply",
+            "streams": {name: {k: v for k, v in c.items() if v} for name, c in self.progress.counts.items()},
+            "failed": dict(self.failures), "warnings": dict(self.warnings), "held": held, "deferred": deferred,
+            "requests": self.client.stats.requests, "tokens": budget.spent_this_run,
+            "rate_limited": self.client.stats.rate_limited, "retries": self.client.stats.retries,
+            "recovered": self.recovered,
+        }
+        if self.dry_run:
+            summary["planned_writes"] = self.api.planned_writes
+            summary["planned_write_tokens"] = self.api.planned_tokens
+            per_second = max(1, self.client.pacer.limit) / 2.0
+            summary["estimated_seconds"] = round(self.api.planned_writes / per_second, 1)
+            summary["daily_budget"] = budget.daily_limit
+        if self.stopped is not None:
+            summary["stopped"] = str(self.stopped)
+            retry = getattr(self.stopped, "retry_after_s", None)
+            if retry:
+                summary["resume_after_s"] = int(retry)
+        return summary
+
+    def _print_summary(self, summary: dict[str, Any], held: list[dict[str, Any]],
+                       deferred: list[dict[str, Any]]) -> None:
+        self.progress.maybe_print(force=True)
+        out = self.progress.out
+        head = "PLAN (nothing was written to Pipedrive)" if self.dry_run else "Run"
+        print(f"[target-pipedrive] {head} {self.run_id}:", file=out)
+        for name, counts in sorted(summary["streams"].items()):
+            print(f"  {name}: " + ", ".join(f"{k} {v}" for k, v in counts.items()), file=out)
+        if self.dry_run:
+            print(f"  would send {summary['planned_writes']} write requests costing ~{summary['planned_write_tokens']}"
+                  f" tokens (reads for this plan: {summary['tokens']} tokens); ~{summary['estimated_seconds']} s at "
+                  f"the burst limit; daily budget {summary['daily_budget']} tokens", file=out)
+        if self.failures:
+            print(f"  FAILED {sum(self.failures.values())} record(s): "
+                  + ", ".join(f"{code} {n}" for code, n in self.failures.most_common())
+                  + " (details: target-pipedrive-admin report)", file=out)
+        if held:
+            print(f"  HELD {len(held)} record(s) whose parent person has not been written; they are kept and sent "
+                  "when it arrives", file=out)
+        if self.stopped is not None:
+            when = ""
+            retry = getattr(self.stopped, "retry_after_s", None)
+            if retry:
+                when = f"; resume in about {int(retry // 60)} min ({int(retry)} s)"
+            print(f"  STOPPED EARLY: {self.stopped}. {len(deferred)} record(s) are saved in the crosswalk and will be "
+                  f"sent by the next run{when}.", file=out)
+        out.flush()

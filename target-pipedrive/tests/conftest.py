@@ -1,0 +1,8 @@
+"""Fixtures for target-pipedrive tests; the Pipedrive sandbox fixtures come from the root conftest."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))  # pd_helpers
