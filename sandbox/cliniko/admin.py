@@ -153,10 +153,8 @@ def _attachment(app: ClinikoApp, request: Request) -> Response:
 
 
 def _hook(app: ClinikoApp, request: Request) -> Response:
-    data = _body(request)
-    change = data.get("mutate")
-    if isinstance(change, dict) and "resource" in change and "id" in change:
-        app.state.find(str(resource_of(str(change["resource"])).name), int(str(change["id"]))
-                       if str(change["id"]).isdigit() else -1)
-    hook = app.hooks.add(data)
+    hook = app.hooks.parse(_body(request))
+    resource, row_id = str(hook.mutate["resource"]), str(hook.mutate["id"])
+    app.state.find(resource_of(resource).name, int(row_id) if row_id.isdigit() else -1)  # 404 now, not later
+    app.hooks.add(hook)
     return Response.json({"ok": True, "hooks": len(app.hooks.listing()), "after": hook.after}, 201)

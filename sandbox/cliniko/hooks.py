@@ -37,7 +37,9 @@ class Hooks:
         self._hooks: list[Hook] = []
         self._lock = threading.Lock()
 
-    def add(self, spec: Any) -> Hook:
+    @staticmethod
+    def parse(spec: Any) -> Hook:
+        """Validate a hook request body (400 on anything malformed)."""
         if not isinstance(spec, dict):
             raise ApiError(400, "body must be {after, path_prefix, mutate: {resource, id, set}}")
         after, prefix, change = spec.get("after"), spec.get("path_prefix", "/v1/"), spec.get("mutate")
@@ -49,10 +51,11 @@ class Hooks:
             raise ApiError(400, "mutate must give resource and id (and set, updated_at or action)")
         if change.get("action", "mutate") not in ACTIONS:
             raise ApiError(400, f"mutate.action must be one of {', '.join(ACTIONS)}")
-        hook = Hook(after, prefix, change)
+        return Hook(after, prefix, change)
+
+    def add(self, hook: Hook) -> None:
         with self._lock:
             self._hooks.append(hook)
-        return hook
 
     def observe(self, request: Request, response: Response) -> None:
         """App observer: count matching successful responses; fire due hooks."""

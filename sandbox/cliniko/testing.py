@@ -51,13 +51,14 @@ class ClinikoSandbox:
         s.headers.update({"User-Agent": self.user_agent, "Accept": "application/json"})
         return s
 
-    def get(self, path: str, **params: Any) -> requests.Response:
+    def get(self, path: str, *, allow_redirects: bool = True, **params: Any) -> requests.Response:
         """GET `/v1/<path>` with valid credentials; `q` may be a list of filters."""
         if "q" in params:
             params["q[]"] = params.pop("q")
         if not hasattr(self, "_session"):
             self._session = self.session()
-        return self._session.get(f"{self.base_url}/{path.lstrip('/')}", params=params, timeout=60)
+        return self._session.get(f"{self.base_url}/{path.lstrip('/')}", params=params, timeout=60,
+                                 allow_redirects=allow_redirects)
 
     def list_all(self, resource: str, **params: Any) -> list[dict[str, Any]]:
         """Every record of a list endpoint, following `links.next` to the end."""
