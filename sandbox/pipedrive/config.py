@@ -59,26 +59,25 @@ class Config:
         return cls(plan="unlimited", burst_limit=UNLIMITED, search_burst_limit=UNLIMITED, daily_budget=UNLIMITED)
 
     def update(self, values: dict[str, Any]) -> None:
-        """Apply changes; a new `plan` resets burst and budget to the tier unless also given."""
+        """Apply changes (all or nothing); a new `plan` resets burst and budget to the tier unless also given."""
         known = {f.name for f in fields(self)}
         unknown = set(values) - known
         if unknown:
             raise ValueError(f"unknown config key(s): {', '.join(sorted(unknown))}")
-        if "plan" in values:
-            tier = plan_named(str(values["plan"]))
+        tier = plan_named(str(values["plan"])) if "plan" in values else None
+        for key, value in values.items():
+            if key != "plan" and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise ValueError(f"{key} must be a non-negative integer")
+        if values.get("deleted_get_status", 200) not in (200, 404):
+            raise ValueError("deleted_get_status must be 200 or 404")
+        if tier is not None:
             self.plan = tier.name
-            seats = int(values.get("seats", self.seats))
             self.burst_limit = tier.burst
             self.search_burst_limit = SEARCH_BURST
-            self.daily_budget = BASE_DAILY_TOKENS * tier.multiplier * seats
+            self.daily_budget = BASE_DAILY_TOKENS * tier.multiplier * int(values.get("seats", self.seats))
         for key, value in values.items():
-            if key == "plan":
-                continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{key} must be a non-negative integer")
-            setattr(self, key, value)
-        if self.deleted_get_status not in (200, 404):
-            raise ValueError("deleted_get_status must be 200 or 404")
+            if key != "plan":
+                setattr(self, key, value)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -79,9 +79,11 @@ def test_config_and_reset(pipedrive_sandbox):
     assert config["burst_limit"] == 20 and config["daily_budget"] == 30_000
     config = sb.admin("POST", "config", {"burst_limit": 7, "daily_budget": 100})
     assert sb.request("GET", "/api/v1/users/me").headers["x-ratelimit-limit"] == "7"
-    for bad in ({"plan": "enterprise-plus"}, {"burst_limit": -1}, {"bogus": 1}, {"burst_limit": "many"}):
+    for bad in ({"plan": "enterprise-plus"}, {"burst_limit": -1}, {"bogus": 1}, {"burst_limit": "many"},
+                {"plan": "ultimate", "deleted_get_status": 500}):
         with pytest.raises(AssertionError, match="400"):
             sb.admin("POST", "config", bad)
+    assert sb.admin("GET", "config")["plan"] == "lite"  # a refused change changes nothing
     sb.request("POST", "/api/v2/persons", json={"name": "Gone Soon"})
     account = sb.admin("GET", "account")["account"]
     result = sb.admin("POST", "reset")

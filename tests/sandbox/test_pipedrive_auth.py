@@ -24,7 +24,7 @@ def test_wrong_token_gets_401_in_header_query_and_bearer(pipedrive_sandbox):
 
 def test_valid_token_accepted_everywhere(pipedrive_sandbox):
     token = pipedrive_sandbox.api_token
-    assert token == "sandbox-pipedrive-token"  # noqa: S105 - the documented sandbox token
+    assert token == "sandbox-pipedrive-token"
     base = pipedrive_sandbox.url
     assert requests.get(base + "/api/v2/persons", headers={"x-api-token": token}, timeout=10).status_code == 200
     assert requests.get(base + "/api/v2/persons", params={"api_token": token}, timeout=10).status_code == 200
@@ -43,7 +43,7 @@ def test_v2_has_no_short_prefix_and_unknown_paths_are_404(pipedrive_sandbox):
 
 
 def test_custom_token_and_deactivated_user(pipedrive_sandbox_factory):
-    sb = pipedrive_sandbox_factory(api_token="clinic-token-123")  # noqa: S106 - test token
+    sb = pipedrive_sandbox_factory(api_token="clinic-token-123")
     assert sb.request("GET", "/api/v2/persons").status_code == 200
     headers = {"x-api-token": "sandbox-pipedrive-token"}
     assert requests.get(sb.url + "/api/v2/persons", headers=headers, timeout=10).status_code == 401

@@ -23,7 +23,7 @@ def parse(*argv: str) -> argparse.Namespace:
 def test_options_shape_the_app():
     app = cli.create_app(parse("--plan", "premium", "--seats", "3", "--api-token", "t0k", "--seed-value", "s"))
     assert app.config.burst_limit == 100 and app.config.daily_budget == 30_000 * 5 * 3
-    assert app.api_token == "t0k" and app.account["seed_value"] == "s"  # noqa: S105 - test token
+    assert app.api_token == "t0k" and app.account["seed_value"] == "s"
     app = cli.create_app(parse("--no-limits"))
     assert app.config.burst_limit >= 10**6
     app = cli.create_app(parse("--burst-limit", "3", "--daily-budget", "50", "--max-upload-mb", "1"))
