@@ -168,10 +168,15 @@ class State:
             counters[resource] = seq
             salt = (int(self.summary().get("seed", 0)) * 2654435761) % 2**52
             row_id = make_id(resource, seq, salt)
-            body = records.make(resource, id=str(row_id), created_at=stamp, updated_at=stamp)
             meta: dict[str, Any] = {}
-            self._apply(res, body, meta, {k: v for k, v in values.items() if k not in ("id",)})
-            body["created_at"], body["updated_at"] = stamp, stamp
+            plain = {k: v for k, v in values.items() if k not in res.relation_keys and k != "id"}
+            relations = {k: v for k, v in values.items() if k in res.relation_keys}
+            try:
+                body = records.blank(resource, stamp, **plain)
+            except KeyError as exc:
+                raise _bad(str(exc.args[0])) from None
+            body.update(id=str(row_id), created_at=stamp, updated_at=stamp)
+            self._apply(res, body, meta, {**relations, **{k: v for k, v in plain.items() if k in body}})
             if blob is not None:
                 self._attach(body, meta, row_id, blob)
             self.store.put(resource, row_id, body, meta)
