@@ -109,8 +109,10 @@ def snapshot(app: PipedriveApp, request: Request) -> dict[str, Any]:
                 continue
             rows.append({k: v for k, v in body.items() if k not in omit})
         objects[kind] = rows
+    kept_files = {f"file:{f['id']}" for f in objects["file"]}
     blobs = {key: {"sha256": hashlib.sha256(bytes(data)).hexdigest(), "size": len(data), "content_type": ctype}
-             for key, ctype, data in app.store.execute("SELECT key, content_type, data FROM blobs ORDER BY key")}
+             for key, ctype, data in app.store.execute("SELECT key, content_type, data FROM blobs ORDER BY key")
+             if keep_deleted or key in kept_files}
     return {"account": app.account, "objects": objects, "blobs": blobs}
 
 

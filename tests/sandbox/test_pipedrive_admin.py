@@ -39,8 +39,12 @@ def test_snapshot_diff_after_migration_and_rollback(pipedrive_sandbox):
     before = sb.admin("GET", "snapshot?deleted=0&omit=update_time")
     person = sb.request("POST", "/api/v2/persons", json={"name": "Temp"}).json()["data"]
     note = sb.request("POST", "/api/v1/notes", json={"content": "x", "person_id": person["id"]}).json()["data"]
+    upload = sb.request("POST", "/api/v1/files", files={"file": ("a.txt", b"abc")},
+                        data={"person_id": str(person["id"])}).json()["data"]
     during = sb.admin("GET", "snapshot?deleted=0&omit=update_time")
     assert len(during["objects"]["person"]) == 1 and len(during["objects"]["note"]) == 1
+    assert list(during["blobs"]) == [f"file:{upload['id']}"]
+    sb.request("DELETE", f"/api/v1/files/{upload['id']}")
     sb.request("DELETE", f"/api/v1/notes/{note['id']}")
     sb.request("DELETE", f"/api/v2/persons/{person['id']}")
     assert sb.admin("GET", "snapshot?deleted=0&omit=update_time") == before
