@@ -16,7 +16,7 @@ Handle: `.url`, `.base_url` (what a client uses as `base_url`; it appends /api/v
 
 from __future__ import annotations
 
-import json
+import json as jsonlib
 import threading
 import urllib.error
 import urllib.request
@@ -48,18 +48,15 @@ class PipedriveSandbox:
     def base_url(self) -> str:
         return self.server.url
 
-    def admin(self, method: str, path: str, json_body: Any = None, **kwargs: Any) -> Any:
+    def admin(self, method: str, path: str, json: Any = None) -> Any:
         """Call an admin endpoint (`usage` or `/_admin/usage`) and return its parsed JSON."""
-        body = kwargs.pop("json", json_body)
-        if kwargs:
-            raise TypeError(f"unexpected arguments: {', '.join(kwargs)}")
         path = path if path.startswith("/_admin/") else "/_admin/" + path.lstrip("/")
-        data = json.dumps(body).encode() if body is not None else None
+        data = jsonlib.dumps(json).encode() if json is not None else None
         req = urllib.request.Request(self.url + path, data=data, method=method.upper(),  # noqa: S310 - loopback
                                      headers={"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 - loopback sandbox
-                return json.loads(resp.read() or b"null")
+                return jsonlib.loads(resp.read() or b"null")
         except urllib.error.HTTPError as exc:
             raise AssertionError(f"admin {method} {path} -> {exc.code}: {exc.read()[:500]!r}") from None
 
