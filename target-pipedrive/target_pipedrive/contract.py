@@ -44,6 +44,8 @@ def _path(error: ValidationError) -> str:
 
 def _describe(error: ValidationError) -> str:
     kind = error.validator
+    if "propertyNames" in error.schema_path:
+        return "custom field keys must be field labels, not 40-hex Pipedrive keys"
     if kind == "required":
         missing = [name for name in error.validator_value if name not in (error.instance or {})]
         return f"missing required property {', '.join(missing)}"
@@ -61,8 +63,6 @@ def _describe(error: ValidationError) -> str:
         return "must not be empty"
     if kind == "maxLength":
         return f"is longer than {error.validator_value} characters"
-    if kind == "propertyNames":
-        return "custom field keys must be field labels, not 40-hex Pipedrive keys"
     if kind == "uniqueItems":
         return "has duplicate items"
     if kind == "anyOf":

@@ -8,6 +8,7 @@ listed again when a label is missing (someone may have just created it).
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,7 @@ from target_pipedrive.errors import RecordError
 FIELD_ENDPOINT = {"person": "/personFields", "product": "/productFields"}
 TEXT_TYPES = {"varchar", "varchar_auto", "text", "phone"}
 _TIME = re.compile(r"^(\d{2}):(\d{2})(?::(\d{2}))?$")
+FRESH_S = 30.0  # a miss re-lists definitions only if the cached list is older than this
 
 
 @dataclass
@@ -45,6 +47,7 @@ class Resolver:
     def __init__(self, client: PipedriveClient) -> None:
         self.client = client
         self._fields: dict[str, list[FieldDef]] = {}
+        self._listed_at: dict[str, float] = {}
         self._users: dict[str, int] | None = None
         self._types: list[dict[str, Any]] | None = None
         # plan mode: definitions the plan would create, visible to the records after them
@@ -53,16 +56,21 @@ class Resolver:
 
     # -- custom fields ----------------------------------------------------------------------
     def fields(self, entity: str, refresh: bool = False) -> list[FieldDef]:
-        if refresh or entity not in self._fields:
+        stale = time.monotonic() - self._listed_at.get(entity, -FRESH_S) >= FRESH_S
+        if entity not in self._fields or (refresh and stale):
             raw = self.client.list_all("v1", FIELD_ENDPOINT[entity])
             self._fields[entity] = [_field(f) for f in raw if f.get("key")]
+            self._listed_at[entity] = time.monotonic()
         return self._fields[entity] + self._planned_fields.get(entity, [])
+
+    def remember_field(self, entity: str, raw: dict[str, Any]) -> None:
+        """Put a field we just created or changed (the API's v1 answer) into the cache."""
+        if entity in self._fields and raw.get("key"):
+            fdef = _field(raw)
+            self._fields[entity] = [f for f in self._fields[entity] if f.key != fdef.key] + [fdef]
 
     def add_planned_field(self, entity: str, fdef: FieldDef) -> None:
         self._planned_fields.setdefault(entity, []).append(fdef)
-
-    def forget_fields(self, entity: str) -> None:
-        self._fields.pop(entity, None)
 
     def find_field(self, entity: str, label: str, refresh_on_miss: bool = True) -> FieldDef | None:
         """The custom field with this label (exact, else case-insensitive); None when absent."""
@@ -192,5 +200,6 @@ class Resolver:
                     return match[0]
         return None
 
-    def forget_activity_types(self) -> None:
-        self._types = None
+    def remember_activity_type(self, raw: dict[str, Any]) -> None:
+        if self._types is not None:
+            self._types = [t for t in self._types if t.get("id") != raw.get("id")] + [raw]

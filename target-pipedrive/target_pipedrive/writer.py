@@ -139,6 +139,10 @@ class Writer:
             code = "parent_failed" if row["waiting_for"] in self.failed_refs else "parent_missing"
             self.ledger.audit(self.run_id, row["stream"], row["source_key"], "held", code,
                               f"waiting for {row['waiting_for']}, which has not been written")
+        if isinstance(self.ledger, PlanLedger):
+            for entry in self.ledger.planned:
+                self.crosswalk.audit(self.run_id, entry["stream"], entry["source_key"], "planned", entry["action"],
+                                     "would write " + (", ".join(entry["fields"]) or "nothing new"), entry["action"])
         self.client.budget.flush()
         summary = self._summary(len(held), len(deferred))
         status = "stopped" if self.stopped else ("failed" if self.failures or held else "ok")
@@ -340,9 +344,10 @@ class Writer:
         existing = self.resolver.find_activity_type(record["name"], by_key=False)
         if existing is None:
             created = self._create(kind, key, body, digest, {"name": record["name"]}, written=body)
-            self.resolver.forget_activity_types()
             if self.dry_run:
                 self.resolver.add_planned_type({**created, "key_string": f"planned-{record['name']}"})
+            else:
+                self.resolver.remember_activity_type(created)
             return
         action = "updated" if row is not None else "matched"
         self._update(kind, key, int(existing["id"]), {k: v for k, v in body.items() if k != "name"}, digest, action,
@@ -359,9 +364,10 @@ class Writer:
                                    {"name": record["label"], "entity": entity},
                                    written={"name": record["label"], "field_type": record["field_type"]},
                                    local=local)
-            self.resolver.forget_fields(entity)
             if self.dry_run:
                 self._plan_field(entity, record, created)
+            else:
+                self.resolver.remember_field(entity, created)
             return
         if existing.field_type != record["field_type"]:
             raise RecordError("field_type_conflict", f"{entity} custom field '{record['label']}' exists with type "
@@ -370,8 +376,9 @@ class Writer:
         missing = [label for label in record.get("options") or [] if existing.option_id(label) is None]
         current = {"options": [{"id": i, "label": label} for label, i in existing.options.items()]}
         body = payloads.field_options_body(current["options"], missing) if missing else {}
-        self._update(kind, key, existing.id, body, digest, action, local, current=current)
-        self.resolver.forget_fields(entity)
+        changed = self._update(kind, key, existing.id, body, digest, action, local, current=current)
+        if changed and not self.dry_run:
+            self.resolver.remember_field(entity, changed)
 
     def _plan_field(self, entity: str, record: dict[str, Any], created: dict[str, Any]) -> None:
         self.resolver.add_planned_field(entity, FieldDef(
@@ -476,7 +483,8 @@ class Writer:
                 time.sleep(min(30.0, 0.25 * 2 ** attempt))
 
     def _update(self, kind: Kind, key: str, pid: int, body: dict[str, Any], digest: str, action: str,
-                local: dict[str, Any] | None = None, current: dict[str, Any] | None = None) -> None:
+                local: dict[str, Any] | None = None, current: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """Write only the fields that differ; returns Pipedrive's answer, or None when nothing changed."""
         if current is None:
             current = body if pid < 0 else kind.get(pid)  # pid < 0: created earlier in this plan
         if current is None:
@@ -490,7 +498,7 @@ class Writer:
             else:
                 self.ledger.touch(self.run_id, kind.stream, key, digest)
             self.progress.count(kind.stream, "matched" if action == "matched" else "unchanged")
-            return
+            return None
         before = images.extract(patch, current)
         lookup = {"written": patch, "action": action, "local": local or {}, "entity": (local or {}).get("_entity")}
         intent, before = self.ledger.begin_intent(self.run_id, kind.stream, key, "update", digest, lookup, before,
@@ -506,6 +514,7 @@ class Writer:
         self.ledger.commit_write(self.run_id, kind.stream, key, pid, action, digest, before, after, intent)
         crash_point("after_commit")
         self.progress.count(kind.stream, action)
+        return obj
 
     # -- summary ----------------------------------------------------------------------------------------
     def _summary(self, held: int, deferred: int) -> dict[str, Any]:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,6 +68,23 @@ def run_target(config: dict[str, Any], msgs: list[dict[str, Any]] | str, tmp_pat
                           env={**os.environ, **(env or {})}, check=False)
     states = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
     return Run(proc.returncode, proc.stdout, proc.stderr, states)
+
+
+def run_inproc(config: dict[str, Any], msgs: list[dict[str, Any]] | str) -> Run:
+    """Run the target in this process (no interpreter start-up): STATE from stdout, summary from stderr."""
+    from target_pipedrive.target import TargetPipedrive
+
+    text = msgs if isinstance(msgs, str) else to_text(msgs)
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        target = TargetPipedrive(config=config)
+        try:
+            target.listen(io.StringIO(text))
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+    states = [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
+    return Run(code, out.getvalue(), err.getvalue(), states)
 
 
 def run_admin(config: dict[str, Any], args: list[str], tmp_path: Path, timeout: float = 120) -> Run:
@@ -179,3 +199,28 @@ def clinic(directory: Path, n_persons: int = 4, n_products: int = 2, n_files: in
         "notes": [note(i) for i in range(1, n_persons + 1)],
         "files": [file_record(i, directory) for i in range(1, n_files + 1)],
     }
+
+
+def snapshot(sandbox: Any) -> dict[str, Any]:
+    """Everything live in the account, without timestamps a restore cannot keep."""
+    return sandbox.admin("GET", "snapshot?deleted=0&omit=update_time,modified")["objects"]
+
+
+def assert_exact_clinic(sandbox: Any, data: dict[str, list[dict[str, Any]]], label: str = "Cliniko ID") -> None:
+    """The account holds every record of `data` exactly once: no duplicate, nothing missing."""
+    for stream, kind, entity in (("persons", "person", "person"), ("products", "product", "product")):
+        key = custom_key(sandbox, entity, label)
+        found = Counter((o.get("custom_fields") or {}).get(key) for o in objects(sandbox, kind))
+        expected = Counter(r["source_key"] for r in data[stream])
+        assert found == expected, f"{stream}: {found} != {expected}"
+    for stream, kind, text in (("activities", "activity", "note"), ("notes", "note", "content")):
+        bodies = [str(o.get(text) or "") for o in objects(sandbox, kind)]
+        assert len(bodies) == len(data[stream]), f"{stream}: {len(bodies)} objects for {len(data[stream])} records"
+        for rec in data[stream]:
+            assert sum(f"[ref:{rec['source_key']}]" in b for b in bodies) == 1, rec["source_key"]
+    files = objects(sandbox, "file")
+    assert sorted(f["name"] for f in files) == sorted(r["file_name"] for r in data["files"])
+    types = Counter(t["name"] for t in objects(sandbox, "activity_type"))
+    assert all(types[t["name"]] == 1 for t in data["activity_types"])
+    fields = Counter((f["entity"], f["name"]) for f in objects(sandbox, "fields") if f["is_custom"])
+    assert all(fields[(f["entity"], f["label"])] == 1 for f in data["custom_fields"])

@@ -1,0 +1,149 @@
+"""`target-pipedrive-admin`: the commands around a migration — rollback, report, runs.
+
+Settings come from `--config FILE` (repeatable) and from `TARGET_PIPEDRIVE_<SETTING>`
+environment variables, which is how `meltano invoke target-pipedrive:<command>` passes
+them. Every failure ends with one sentence on stderr and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from target_pipedrive import report as report_mod
+from target_pipedrive import rollback as rollback_mod
+from target_pipedrive.client import PipedriveClient
+from target_pipedrive.crosswalk import Crosswalk
+from target_pipedrive.errors import StopRun, TargetError
+from target_pipedrive.kinds import Api
+from target_pipedrive.pacing import TokenBudget, utc_day
+from target_pipedrive.settings import CONFIG_SCHEMA, Settings
+
+ENV_PREFIX = "TARGET_PIPEDRIVE_"
+
+
+def load_config(files: tuple[str, ...]) -> dict[str, Any]:
+    """Environment variables first, then the files in order (later wins)."""
+    config: dict[str, Any] = {}
+    for name, spec in CONFIG_SCHEMA["properties"].items():
+        raw = os.environ.get(ENV_PREFIX + name.upper())
+        if raw is None:
+            continue
+        types = spec.get("type", [])
+        types = types if isinstance(types, list) else [types]
+        if "boolean" in types:
+            config[name] = raw.strip().lower() in ("1", "true", "yes", "on")
+        elif "integer" in types:
+            config[name] = int(raw)
+        elif "number" in types:
+            config[name] = float(raw)
+        else:
+            config[name] = raw
+    for path in files:
+        try:
+            config.update(json.loads(Path(path).read_text(encoding="utf-8")))
+        except (OSError, ValueError) as exc:
+            raise click.UsageError(f"cannot read config file {path}: {exc}") from None
+    return config
+
+
+def _settings(ctx: click.Context) -> Settings:
+    try:
+        return Settings.from_config(ctx.obj["config"])
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _api(settings: Settings, crosswalk: Crosswalk) -> Api:
+    budget = TokenBudget(settings.daily_token_budget, settings.budget_reserve_tokens,
+                         spent=crosswalk.tokens_spent(utc_day()), save=crosswalk.save_tokens)
+    client = PipedriveClient(settings.base_url, settings.api_token, budget=budget,
+                             burst_limit=settings.rate_limit_burst, timeout_s=settings.request_timeout_s,
+                             max_retries=settings.max_retries)
+    return Api(client, dry_run=False)
+
+
+@click.group()
+@click.option("--config", "config_files", multiple=True, type=click.Path(dir_okay=False),
+              help="JSON config file (repeatable); TARGET_PIPEDRIVE_* environment variables are read too.")
+@click.pass_context
+def main(ctx: click.Context, config_files: tuple[str, ...]) -> None:
+    """Rollback and audit commands of target-pipedrive."""
+    ctx.ensure_object(dict)
+    ctx.obj["config"] = load_config(config_files)
+
+
+@main.command()
+@click.option("--run", "run_ids", multiple=True, help="Run id to undo (repeatable); see the `runs` command.")
+@click.option("--all", "all_runs", is_flag=True, help="Undo every run recorded in the crosswalk.")
+@click.option("--force", is_flag=True, help="Also undo records changed in Pipedrive after the migration.")
+@click.option("--yes", is_flag=True, help="Confirm: without it the command only prints what it would do.")
+@click.pass_context
+def rollback(ctx: click.Context, run_ids: tuple[str, ...], all_runs: bool, force: bool, yes: bool) -> None:
+    """Delete what the run(s) created and restore what they updated, children first."""
+    if bool(run_ids) == all_runs:
+        raise click.UsageError("give either --run RUN_ID (repeatable) or --all")
+    settings = _settings(ctx)
+    crosswalk = Crosswalk(settings.crosswalk_url)
+    known = {r["run_id"] for r in crosswalk.runs()}
+    unknown = [r for r in run_ids if r not in known]
+    if unknown:
+        raise click.UsageError(f"unknown run id(s): {', '.join(unknown)}")
+    steps = rollback_mod.plan(crosswalk, list(run_ids) if run_ids else None)
+    click.echo(f"Rollback of {'all runs' if all_runs else ', '.join(run_ids)}: {rollback_mod.summarize(steps)}")
+    for step in steps:
+        click.echo(f"  will {step.describe()}")
+    if not steps:
+        return
+    if not yes:
+        click.echo("Nothing was changed. Re-run with --yes to do this.")
+        return
+    rollback_run = crosswalk.start_run("rollback")
+    try:
+        outcome = rollback_mod.execute(crosswalk, _api(settings, crosswalk), steps, rollback_run, force=force,
+                                       echo=click.echo)
+    except StopRun as exc:
+        crosswalk.finish_run(rollback_run, "stopped", {"stopped": str(exc)})
+        click.echo(f"Rollback stopped early: {exc}. Run the same command again later to finish it.", err=True)
+        sys.exit(StopRun.exit_code)
+    except TargetError as exc:
+        crosswalk.finish_run(rollback_run, "failed", {"error": str(exc)})
+        click.echo(f"target-pipedrive-admin: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    crosswalk.finish_run(rollback_run, "ok" if not outcome["refused"] else "partial", dict(outcome))
+    click.echo(f"Rollback {rollback_run}: {outcome['done']} step(s) done, {outcome['refused']} refused.")
+    if outcome["refused"]:
+        click.echo("Some records were changed in Pipedrive after the migration and were left alone; re-run with "
+                   "--force to undo them anyway.", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--run", "run_id", help="Only what this run did (default: the current state of every record).")
+@click.option("--out-dir", type=click.Path(file_okay=False), default="output/report", show_default=True)
+@click.pass_context
+def report(ctx: click.Context, run_id: str | None, out_dir: str) -> None:
+    """Write the audit log (audit.csv + audit.json): every source record, its Pipedrive id, or its failure."""
+    settings = _settings(ctx)
+    document = report_mod.write(Crosswalk(settings.crosswalk_url), Path(out_dir), run_id)
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(document["counts"].items())) or "no records"
+    click.echo(f"Wrote {out_dir}/audit.csv and audit.json: {counts}")
+
+
+@main.command()
+@click.pass_context
+def runs(ctx: click.Context) -> None:
+    """List the runs recorded in the crosswalk (apply, plan and rollback)."""
+    settings = _settings(ctx)
+    for run in Crosswalk(settings.crosswalk_url).runs():
+        click.echo(f"{run['run_id']}  {run['kind']:<8} {run['status']:<8} started {run['started_at']}  "
+                   f"finished {run['finished_at'] or '-'}")
+
+
+if __name__ == "__main__":
+    main()

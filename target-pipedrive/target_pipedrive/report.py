@@ -1,0 +1,81 @@
+"""Audit report: every source record the target has seen, with its Pipedrive id and action or its failure.
+
+Written as CSV (for people) and JSON (for programs) from the crosswalk alone, so it needs
+no API call. Without a run id it shows the current state of every record; with one, what
+that run did (including a plan run's planned actions).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from target_pipedrive.crosswalk import Crosswalk
+
+COLUMNS = ("stream", "source_key", "status", "action", "pipedrive_id", "error_code", "message", "warnings",
+           "run_id", "at")
+
+
+def _blank(stream: str, key: str) -> dict[str, Any]:
+    return {c: None for c in COLUMNS} | {"stream": stream, "source_key": key, "warnings": ""}
+
+
+def rows(crosswalk: Crosswalk, run_id: str | None = None) -> list[dict[str, Any]]:
+    """One row per source record: the current state, or (with `run_id`) what that run did."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def row(stream: str, key: str) -> dict[str, Any]:
+        return out.setdefault((stream, key), _blank(stream, key))
+
+    if run_id is None:
+        for m in crosswalk.all_mappings():
+            row(m["stream"], m["source_key"]).update(status="migrated", action=m["action"],
+                                                     pipedrive_id=m["pipedrive_id"], run_id=m["run_id"],
+                                                     at=m["updated_at"])
+    else:
+        for c in crosswalk.changes([run_id]):
+            row(c["stream"], c["source_key"]).update(status="migrated", action=c["action"],
+                                                     pipedrive_id=c["pipedrive_id"], run_id=run_id, at=c["at"])
+    for a in crosswalk.audit_rows(run_id):
+        r = row(a["stream"], a["source_key"])
+        if a["status"] == "warning":
+            r["warnings"] = ";".join(filter(None, [r["warnings"], a["code"]]))
+            continue
+        if run_id is None and a["status"] in ("held", "planned"):
+            continue  # current state: the pending queue and the mapping tell these
+        if run_id is None and r["status"] == "migrated" and str(a["at"]) < str(r["at"]):
+            continue  # an older failure, since fixed
+        if run_id is None and a["status"] == "rolled_back" and r["status"] == "migrated":
+            continue  # rolled back, then migrated again
+        r.update(status=a["status"], error_code=a["code"] if a["status"] in ("failed", "held") else None,
+                 message=a["message"], run_id=a["run_id"], at=a["at"])
+        if a["status"] in ("planned", "rolled_back"):
+            r["action"] = a["action"] or a["code"]
+        if a["pipedrive_id"] is not None:
+            r["pipedrive_id"] = a["pipedrive_id"]
+    if run_id is None:
+        for p in crosswalk.pending_rows():
+            held = p["reason"] == "parent_missing"
+            row(p["stream"], p["source_key"]).update(
+                status="held" if held else "deferred", error_code=p["reason"], run_id=p["run_id"], at=p["at"],
+                message=f"waiting for {p['waiting_for']}" if held else "saved for the next run")
+    return sorted((r for r in out.values() if r["status"] is not None), key=lambda r: (r["stream"], r["source_key"]))
+
+
+def write(crosswalk: Crosswalk, out_dir: Path, run_id: str | None = None) -> dict[str, Any]:
+    """Write audit.csv and audit.json into `out_dir`; returns the JSON document."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    records = rows(crosswalk, run_id)
+    with open(out_dir / "audit.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(records)
+    counts = Counter(r["status"] for r in records)
+    document = {"run_id": run_id, "counts": dict(counts),
+                "failures_by_code": dict(Counter(r["error_code"] for r in records if r["status"] == "failed")),
+                "runs": crosswalk.runs(), "records": records}
+    (out_dir / "audit.json").write_text(json.dumps(document, indent=2, default=str), encoding="utf-8")
+    return document

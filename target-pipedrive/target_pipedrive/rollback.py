@@ -1,0 +1,96 @@
+"""Rollback: undo what runs wrote, from the crosswalk's change history.
+
+Created objects are deleted; updated or matched objects get their before-image back.
+Steps run children first (files, notes, activities), then persons and products, then the
+definitions (activity types, custom fields), newest change first within a stream, so a
+run that created and then updated an object is undone in the right order. Each step is
+recorded in `rollback_steps` the moment it is done: a second invocation resumes where the
+first stopped and repeating a finished rollback changes nothing. An object whose fields no
+longer hold what the migration wrote (someone edited it in Pipedrive) is refused unless
+`force` is set.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from target_pipedrive import images
+from target_pipedrive.crosswalk import Crosswalk
+from target_pipedrive.kinds import Api, kind_for
+
+ORDER = ("files", "notes", "activities", "products", "persons", "activity_types", "custom_fields")
+
+
+@dataclass
+class Step:
+    change: dict[str, Any]
+    op: str  # delete | restore | forget
+
+    @property
+    def stream(self) -> str:
+        return str(self.change["stream"])
+
+    def describe(self) -> str:
+        what = {"delete": "delete", "restore": "restore the before-image of", "forget": "unmap"}[self.op]
+        return f"{what} {self.stream} {self.change['pipedrive_id']} ({self.change['source_key']}, run " \
+               f"{self.change['run_id']})"
+
+
+def plan(crosswalk: Crosswalk, run_ids: list[str] | None) -> list[Step]:
+    """Steps still to do for these runs (all runs when None), in execution order."""
+    done = {cid for cid, row in crosswalk.rollback_done().items() if row["status"] == "done"}
+    steps = []
+    for change in crosswalk.changes(run_ids):
+        if change["id"] in done:
+            continue
+        before = {k: v for k, v in (change["before_image"] or {}).items() if not k.startswith("_")}
+        op = "delete" if change["action"] == "created" else ("restore" if before else "forget")
+        steps.append(Step(change, op))
+    steps.sort(key=lambda s: (ORDER.index(s.stream) if s.stream in ORDER else len(ORDER), -s.change["id"]))
+    return steps
+
+
+def summarize(steps: list[Step]) -> str:
+    counts = Counter(f"{s.op} {s.stream}" for s in steps)
+    return ", ".join(f"{label}: {n}" for label, n in sorted(counts.items())) or "nothing to roll back"
+
+
+def execute(crosswalk: Crosswalk, api: Api, steps: list[Step], rollback_run_id: str, force: bool = False,
+            echo: Callable[[str], None] = print) -> Counter[str]:
+    """Run the steps; returns counts of done and refused steps."""
+    outcome: Counter[str] = Counter()
+    for step in steps:
+        change = step.change
+        after = change["after_image"] or {}
+        kind = kind_for(api, step.stream, after.get("_entity"))
+        pid = int(change["pipedrive_id"])
+        current = kind.get(pid)
+        if step.op != "forget" and current is not None:
+            drifted = images.changed_since(after, current)
+            if drifted and not force:
+                message = f"changed in Pipedrive after the migration ({', '.join(drifted)}); use --force to undo anyway"
+                crosswalk.mark_rollback(change["id"], rollback_run_id, "refused", message)
+                echo(f"REFUSED {step.describe()}: {message}")
+                outcome["refused"] += 1
+                continue
+        if step.op == "delete" and current is not None:
+            kind.delete(pid)
+        elif step.op == "restore":
+            if current is None:
+                message = "the object no longer exists in Pipedrive; nothing to restore"
+                crosswalk.mark_rollback(change["id"], rollback_run_id, "refused", message)
+                echo(f"REFUSED {step.describe()}: {message}")
+                outcome["refused"] += 1
+                continue
+            before = {k: v for k, v in (change["before_image"] or {}).items() if not k.startswith("_")}
+            kind.update(pid, images.restore_body(before))
+        crosswalk.restore_mapping(step.stream, change["source_key"], change["prev_xwalk"])
+        crosswalk.mark_rollback(change["id"], rollback_run_id, "done", step.op)
+        crosswalk.audit(rollback_run_id, step.stream, change["source_key"], "rolled_back", step.op,
+                        f"undid the {change['action']} of run {change['run_id']}", change["action"], pid)
+        echo(f"done: {step.describe()}")
+        outcome["done"] += 1
+    return outcome

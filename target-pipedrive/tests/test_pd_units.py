@@ -1,0 +1,184 @@
+"""Unit tests of the pure parts: settings, contract, payloads, images, sanitizing, pacing."""
+
+from __future__ import annotations
+
+import pytest
+
+from target_pipedrive import contract, images, payloads
+from target_pipedrive.client import sanitize, token_cost
+from target_pipedrive.errors import BudgetExhausted
+from target_pipedrive.pacing import BurstPacer, TokenBudget
+from target_pipedrive.settings import Settings, api_root, base_url_problem
+
+
+# -- settings ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("url", ["http://example.com", "http://api.pipedrive.com/api/v2", "http://10.0.0.5:8080"])
+def test_plain_http_is_refused_unless_loopback(url: str) -> None:
+    problem = base_url_problem(url)
+    assert problem is not None
+    assert problem.count(".") >= 1 and "https://" in problem and "\n" not in problem
+
+
+@pytest.mark.parametrize("url", ["https://acme.pipedrive.com", "http://127.0.0.1:8123", "http://localhost:1",
+                                 "http://[::1]:9000"])
+def test_https_and_loopback_are_accepted(url: str) -> None:
+    assert base_url_problem(url) is None
+
+
+def test_api_root_tolerates_pasted_version_suffixes() -> None:
+    assert api_root("https://acme.pipedrive.com/api/v2/") == "https://acme.pipedrive.com"
+    assert api_root("https://acme.pipedrive.com/v1") == "https://acme.pipedrive.com"
+
+
+def test_plan_tier_sets_burst_and_budget_defaults_and_explicit_values_win() -> None:
+    growth = Settings.from_config({"api_token": "t", "plan_tier": "growth", "seats": 3})
+    assert (growth.rate_limit_burst, growth.daily_token_budget) == (40, 30_000 * 2 * 3)
+    explicit = Settings.from_config({"api_token": "t", "plan_tier": "growth", "rate_limit_burst": 7,
+                                     "daily_token_budget": 99})
+    assert (explicit.rate_limit_burst, explicit.daily_token_budget) == (7, 99)
+    default = Settings.from_config({"api_token": "t"})
+    assert (default.base_url, default.mode, default.crosswalk_url) == (
+        "https://api.pipedrive.com", "apply", "sqlite:///output/crosswalk.sqlite")
+    with pytest.raises(ValueError, match="mode"):
+        Settings.from_config({"api_token": "t", "mode": "yolo"})
+    with pytest.raises(ValueError, match="api_token"):
+        Settings.from_config({})
+
+
+# -- contract -------------------------------------------------------------------------------------
+def test_contract_messages_name_paths_and_rules_but_never_values() -> None:
+    record = {"source_key": "k1", "name": "Secret Patient", "emails": [{"value": 42}], "shoe_size": "44",
+              "custom_fields": {"0123456789abcdef0123456789abcdef01234567": "Secret value"}}
+    problems = contract.validate("persons", record)
+    text = " ".join(problems)
+    assert "emails[0].value: must be of type string" in text
+    assert "unexpected property shoe_size" in text
+    assert "labels, not 40-hex" in text
+    for secret in ("Secret", "44", "42"):
+        assert secret not in text
+
+
+def test_contract_requires_key_and_parent_references() -> None:
+    assert any("missing required property person_source_key" in p
+               for p in contract.validate("notes", {"source_key": "n1", "content": "x"}))
+    assert contract.validate("notes", {"source_key": "n1", "content": "x", "person_source_key": "p1"}) == []
+    assert contract.validate("files", {"source_key": "f", "person_source_key": "p", "local_path": "/x",
+                                       "file_name": "a.pdf", "sha256": "nothex"}) == ["sha256: has the wrong format"]
+
+
+def test_every_stream_has_a_schema_file() -> None:
+    for stream in contract.STREAMS:
+        assert contract.schema(stream)["title"] == stream
+
+
+# -- payloads ---------------------------------------------------------------------------------------
+def test_person_body_is_v2_shaped_and_add_time_only_on_create() -> None:
+    record = {"source_key": "p1", "name": "Ann", "emails": [{"value": "a@x.example"}], "job_title": None,
+              "add_time": "2021-03-04T15:06:07+10:00"}
+    create = payloads.person_body(record, custom_fields={"k" * 40: "v"}, owner_id=3, create=True)
+    assert create == {"name": "Ann", "emails": [{"value": "a@x.example"}], "owner_id": 3,
+                      "add_time": "2021-03-04T05:06:07Z", "custom_fields": {"k" * 40: "v"}}
+    assert "add_time" not in payloads.person_body(record, custom_fields={}, owner_id=None, create=False)
+
+
+def test_note_and_activity_bodies_carry_the_recovery_marker() -> None:
+    note = payloads.note_body({"source_key": "n:1&2", "content": "<p>Hi</p>", "add_time": "2024-05-01T10:00:00Z",
+                               "pinned": True}, person_id=5, user_id=None)
+    assert note["add_time"] == "2024-05-01 10:00:00" and note["pinned_to_person_flag"] == 1
+    assert payloads.has_marker(note["content"], "n:1&2") and note["content"].startswith("<p>Hi</p>")
+    activity = payloads.activity_body({"source_key": "a1", "subject": "S", "due_time": "09:30:00"}, type_key="call",
+                                      owner_id=None, participant_ids=[7, 8])
+    assert activity["participants"] == [{"person_id": 7, "primary": True}, {"person_id": 8, "primary": False}]
+    assert activity["due_time"] == "09:30" and payloads.has_marker(activity["note"], "a1")
+    assert not payloads.has_marker(activity["note"], "a")
+
+
+def test_payload_hash_is_stable_and_sensitive() -> None:
+    a = {"source_key": "p1", "name": "Ann", "emails": []}
+    assert payloads.payload_hash("persons", a) == payloads.payload_hash("persons", dict(reversed(list(a.items()))))
+    assert payloads.payload_hash("persons", a) != payloads.payload_hash("persons", {**a, "name": "Anne"})
+    assert payloads.payload_hash("persons", a) != payloads.payload_hash("products", a)
+
+
+# -- images -------------------------------------------------------------------------------------------
+def test_diff_ignores_server_defaults_and_reports_real_changes() -> None:
+    stored = {"name": "Ann", "emails": [{"value": "a@x", "primary": True, "label": "work"}], "owner_id": 1,
+              "custom_fields": {"k1": {"value": 5, "currency": "AUD"}, "k2": [3, 1], "k3": None},
+              "due_time": "09:30:00"}
+    body = {"name": "Ann", "emails": [{"value": "a@x"}], "custom_fields": {"k1": {"value": 5}, "k2": [1, 3],
+                                                                           "k3": None}, "due_time": "09:30"}
+    assert images.diff(body, stored) == {}
+    changed = images.diff({**body, "name": "Anne", "custom_fields": {"k1": {"value": 6}, "k3": "x"}}, stored)
+    assert changed == {"name": "Anne", "custom_fields": {"k1": {"value": 6}, "k3": "x"}}
+    before = images.extract(changed, stored)
+    assert before == {"name": "Ann", "custom_fields": {"k1": {"value": 5, "currency": "AUD"}, "k3": None}}
+
+
+def test_restore_body_turns_read_shapes_into_write_shapes() -> None:
+    before = {"emails": [{"value": "a@x", "primary": True, "label": "home", "extra": 1}],
+              "custom_fields": {"set": [], "addr": {"value": "1 St", "route": None}, "enum": {"id": 4, "label": "A"}},
+              "pinned_to_person_flag": False}
+    assert images.restore_body(before) == {
+        "emails": [{"value": "a@x", "label": "home", "primary": True}],
+        "custom_fields": {"set": None, "addr": {"value": "1 St"}, "enum": 4}, "pinned_to_person_flag": 0}
+
+
+def test_changed_since_names_the_drifted_fields_only() -> None:
+    after = {"name": "Ann", "custom_fields": {"k": "v"}, "_sha256": "abc"}
+    assert images.changed_since(after, {"name": "Ann", "custom_fields": {"k": "v"}}) == []
+    assert images.changed_since(after, {"name": "Bob", "custom_fields": {"k": "w"}}) == ["name", "custom_fields.k"]
+
+
+# -- client helpers and pacing -------------------------------------------------------------------------
+def test_sanitize_keeps_parameter_names_and_drops_values() -> None:
+    message = ("Validation failed: emails[0].value: Parameter 'emails[0].value' must be a string; "
+               "name: 'Jane Citizen' is not allowed; contact jane@x.example or +61 400 123 456")
+    clean = sanitize(message, {"emails[0].value", "name"})
+    assert "'emails[0].value'" in clean
+    assert "Jane" not in clean and "jane@x.example" not in clean and "400 123" not in clean
+
+
+def test_token_costs_follow_the_spec_table() -> None:
+    assert token_cost("POST", "v2", "/persons") == 5
+    assert token_cost("PATCH", "v2", "/persons/12") == 5
+    assert token_cost("GET", "v1", "/persons/12/files") == 20
+    assert token_cost("POST", "v1", "/notes") == 10
+    assert token_cost("GET", "v2", "/not-a-known-path") == 20
+
+
+def test_burst_pacer_never_exceeds_its_window() -> None:
+    now = [0.0]
+    sent: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    pacer = BurstPacer(5, window_s=2.0, margin_s=0.1, clock=lambda: now[0], sleep=sleep)
+    for _ in range(40):
+        pacer.acquire()
+        sent.append(now[0])
+        now[0] += 0.01
+    for i, t in enumerate(sent):
+        in_window = [s for s in sent[: i + 1] if s > t - 2.0]
+        assert len(in_window) <= 4  # limit 5 minus one slot of headroom
+    pacer.observe("3", "0", "1.5")  # the server says: nothing left for 1.5 s, and a lower limit
+    start = now[0]
+    pacer.acquire()
+    assert now[0] - start >= 1.5 and pacer.limit == 2
+
+
+def test_token_budget_stops_before_overspending_and_persists() -> None:
+    saved: list[tuple[str, int]] = []
+    budget = TokenBudget(daily_limit=20, reserve=0, spent=10, save=lambda day, n: saved.append((day, n)))
+    budget.check(10)
+    budget.charge(10)
+    budget.flush()
+    with pytest.raises(BudgetExhausted) as info:
+        budget.check(1)
+    assert "daily_token_budget" in str(info.value) and info.value.retry_after_s
+    assert saved[-1][1] == 20
+    server = TokenBudget(daily_limit=10**9, reserve=50)
+    server.observe("54")
+    server.check(4)
+    with pytest.raises(BudgetExhausted, match="reports 54"):
+        server.check(5)
