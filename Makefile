@@ -23,7 +23,7 @@ test: install lint
 	$(PY) -m pytest
 
 demo: install
-	$(PY) -m tests.demo
+	$(PY) scripts/demo.py
 
 clean:
 	rm -rf $(VENV) .meltano output

@@ -13,9 +13,14 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+WINDOW_S = 60.0
+# Cliniko timestamps a request when it arrives, later than we send it by a varying
+# latency; a request sent exactly 60 s after the first of a window can land inside it.
+SAFETY_S = 1.0
+
 
 class RequestPacer:
-    def __init__(self, max_per_minute: int, window_s: float = 60.0,
+    def __init__(self, max_per_minute: int, window_s: float = WINDOW_S + SAFETY_S,
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.max_per_window = max(0, int(max_per_minute))
