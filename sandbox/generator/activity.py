@@ -262,7 +262,7 @@ class Activity:
                                status=code, lines=lines, meta=meta, patient_label=p.label, variant=variant)
         rows.extend(made)
         appt["invoice_status"] = code
-        if p.email and rng.random() < 0.5:
+        if p.email and rng.random() < 0.3:
             rows.append(comms.message(
                 self.ctx, kind="email", category=3, at=min(start + timedelta(hours=2), self.ctx.epoch),
                 patient_id=p.id, to=p.email, sender=comms.CLINIC_EMAIL, subject="Your invoice",
@@ -276,18 +276,18 @@ class Activity:
         sent = start - timedelta(days=1)
         if sent > ctx.epoch:
             return
-        if p.mobile and (first or rng.random() < 0.3):
+        if p.mobile and (first or rng.random() < 0.15):
             rows.append(comms.message(
                 ctx, kind="sms", category=1, at=sent, patient_id=p.id, to=p.mobile, sender=comms.CLINIC_SMS,
                 content=f"Hi {p.first_name}, reminder: {atype['name']} {when}. Reply Y to confirm.",
                 links={"booking_id": booking}))
-            if rng.random() < 0.2 or first:
+            if first or rng.random() < 0.1:
                 rows.append(comms.message(
                     ctx, kind="sms", category=8, at=sent + timedelta(minutes=rng.randint(1, 300)), patient_id=p.id,
                     to=comms.CLINIC_SMS, sender=p.mobile, received=True, content=rng.choice(("Y", "y thanks 👍",
                                                                                             "Can we move it?")),
                     links={"booking_id": booking}))
-        if p.email and (first or rng.random() < 0.1):
+        if p.email and (first or rng.random() < 0.05):
             category = 10 if status == "cancelled" else 4
             rows.append(comms.message(
                 ctx, kind="email", category=category, at=sent - timedelta(days=rng.randint(0, 10)), patient_id=p.id,
