@@ -25,20 +25,25 @@ from target_pipedrive import images
 from target_pipedrive.crosswalk import Crosswalk
 from target_pipedrive.kinds import Api, kind_for
 
-CRASH_ENV = "TARGET_PIPEDRIVE_CRASH_AT"  # test hook: "<point>:<n>" SIGKILLs this process at the n-th hit
+CRASH_ENV = "TARGET_PIPEDRIVE_CRASH_AT"  # test hook: "<point>[@<stream>]:<n>" SIGKILLs at the n-th hit
 _hits: Counter[str] = Counter()
 
 
-def crash_point(point: str) -> None:
-    """Die like `kill -9` at a named step, when the crash test asks for it (no-op otherwise)."""
+def crash_point(point: str, stream: str) -> None:
+    """Die like `kill -9` at a named step of a write, when a crash test asks for it (no-op otherwise).
+
+    Points: before_request (intent committed, request not sent), after_response (Pipedrive
+    has the write, the crosswalk does not), after_commit.
+    """
     spec = os.environ.get(CRASH_ENV)
     if not spec:
         return
-    name, _, nth = spec.partition(":")
-    if name != point:
+    target, _, nth = spec.rpartition(":")
+    name, _, only_stream = target.partition("@")
+    if name != point or (only_stream and only_stream != stream):
         return
-    _hits[point] += 1
-    if _hits[point] == int(nth or 1):
+    _hits[target] += 1
+    if _hits[target] == int(nth or 1):
         os.kill(os.getpid(), signal.SIGKILL)
 
 

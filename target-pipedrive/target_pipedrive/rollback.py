@@ -86,7 +86,11 @@ def execute(crosswalk: Crosswalk, api: Api, steps: list[Step], rollback_run_id: 
                 outcome["refused"] += 1
                 continue
             before = {k: v for k, v in (change["before_image"] or {}).items() if not k.startswith("_")}
-            kind.update(pid, images.restore_body(before))
+            body = images.restore_body(before)
+            if step.stream == "activity_types":  # v1 cannot set these back to empty
+                body = {k: v for k, v in body.items() if v is not None}
+            if body:
+                kind.update(pid, body)
         crosswalk.restore_mapping(step.stream, change["source_key"], change["prev_xwalk"])
         crosswalk.mark_rollback(change["id"], rollback_run_id, "done", step.op)
         crosswalk.audit(rollback_run_id, step.stream, change["source_key"], "rolled_back", step.op,

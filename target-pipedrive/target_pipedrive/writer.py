@@ -77,7 +77,8 @@ class Writer:
             return
         try:
             self.recovered = recover(self.crosswalk, self.api, self.run_id)
-            self.log.info("Recovered the writes of an interrupted run: %s", self.recovered)
+            self.log.warning("Recovered %d unconfirmed write(s) of an interrupted run: %s", len(open_intents),
+                             ", ".join(f"{k} {v}" for k, v in self.recovered.items()))
         except StopRun as exc:
             self._stop(exc)
 
@@ -349,9 +350,11 @@ class Writer:
             else:
                 self.resolver.remember_activity_type(created)
             return
-        action = "updated" if row is not None else "matched"
-        self._update(kind, key, int(existing["id"]), {k: v for k, v in body.items() if k != "name"}, digest, action,
-                     current=existing)
+        if row is None:  # a type the clinic already had: adopt it as it is, never restyle it
+            self._update(kind, key, int(existing["id"]), {}, digest, "matched", current=existing)
+            return
+        self._update(kind, key, int(existing["id"]), {k: v for k, v in body.items() if k != "name"}, digest,
+                     "updated", current=existing)
 
     def _custom_field(self, record: dict[str, Any], row: dict[str, Any] | None, digest: str) -> None:
         entity = record["entity"]
@@ -450,15 +453,15 @@ class Writer:
         if isinstance(kind, FieldKind):
             full_lookup["entity"] = (local or {}).get("_entity")
         intent, _ = self.ledger.begin_intent(self.run_id, kind.stream, key, "create", digest, full_lookup, before)
-        crash_point("before_request")
+        crash_point("before_request", kind.stream)
         obj = self._send_create(kind, key, body, intent, {**full_lookup, "started_at": started_at, "key": key})
-        crash_point("after_response")
+        crash_point("after_response", kind.stream)
         after = {**images.extract(written, {**written, **obj}), **(local or {})}
         if isinstance(kind, FieldKind) and obj.get("key"):
             after["key"] = obj["key"]
         self.ledger.commit_write(self.run_id, kind.stream, key, int(obj["id"]), "created", digest, before, after,
                                  intent)
-        crash_point("after_commit")
+        crash_point("after_commit", kind.stream)
         self.progress.count(kind.stream, "created")
         return obj
 
@@ -503,16 +506,16 @@ class Writer:
         lookup = {"written": patch, "action": action, "local": local or {}, "entity": (local or {}).get("_entity")}
         intent, before = self.ledger.begin_intent(self.run_id, kind.stream, key, "update", digest, lookup, before,
                                                   pid)
-        crash_point("before_request")
+        crash_point("before_request", kind.stream)
         try:
             obj = kind.update(pid, patch)
         except (RecordError, BudgetExhausted):
             self.ledger.drop_intent(intent)
             raise
-        crash_point("after_response")
+        crash_point("after_response", kind.stream)
         after = {**images.extract(patch, {**current, **patch, **obj}), **(local or {})}
         self.ledger.commit_write(self.run_id, kind.stream, key, pid, action, digest, before, after, intent)
-        crash_point("after_commit")
+        crash_point("after_commit", kind.stream)
         self.progress.count(kind.stream, action)
         return obj
 

@@ -1,0 +1,99 @@
+"""Bad input, bad config and rejected records: audited, clear, non-zero, and nothing leaks (real processes)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pd_helpers import (
+    base_config,
+    clinic,
+    messages,
+    objects,
+    run_admin,
+    run_target,
+    schema,
+)
+
+SECRET_NAME = "Zebedee Quixotic-Secretname"
+SECRET_EMAIL = "zebedee.secret@private.example"
+
+
+def test_failed_records_are_audited_the_run_continues_and_exits_non_zero(pipedrive_sandbox: Any,
+                                                                        tmp_path: Path) -> None:
+    sb = pipedrive_sandbox
+    cfg = base_config(sb, tmp_path)
+    data = clinic(tmp_path / "files", n_persons=2, n_files=1)
+    bad = [
+        {"source_key": "bad:no-name", "emails": [{"value": SECRET_EMAIL}]},  # contract: name missing
+        {"source_key": "bad:hex", "name": SECRET_NAME, "custom_fields": {"0" * 40: "x"}},  # a key, not a label
+        {"source_key": "bad:option", "name": SECRET_NAME, "emails": [{"value": SECRET_EMAIL}],
+         "custom_fields": {"Referral source": "Carrier pigeon"}},  # no such option
+        {"source_key": "bad:field", "name": SECRET_NAME, "custom_fields": {"Shoe size": "44"}},  # no such field
+        {"source_key": "bad:api", "name": SECRET_NAME, "visible_to": 1,
+         "custom_fields": {"Date of birth": "1990-02-30"}},  # Pipedrive rejects the date
+    ]
+    data["persons"] = data["persons"][:1] + bad + data["persons"][1:]
+    data["files"].append({**data["files"][0], "source_key": "bad:file", "sha256": "0" * 64})
+    run = run_target(cfg, messages(data, state_every=2), tmp_path)
+    assert run.returncode == 1
+    assert "FAILED 6 record(s)" in run.stderr
+    for code in ("invalid_record 2", "unknown_option 1", "unknown_field 1", "ERR_SCHEMA_VALIDATION_FAILED 1",
+                 "checksum_mismatch 1"):
+        assert code in run.stderr, code
+    assert SECRET_NAME not in run.stderr and SECRET_EMAIL not in run.stderr and "Carrier" not in run.stderr
+    assert sb.api_token not in run.stderr and sb.api_token not in run.stdout
+    # the good records all landed, and STATE kept flowing past the failures
+    assert len(objects(sb, "person")) == 2 and len(objects(sb, "file")) == 1
+    assert run.states[-1]["bookmarks"]["done"] is True
+    report = run_admin(cfg, ["report", "--out-dir", str(tmp_path / "r")], tmp_path)
+    assert report.returncode == 0
+    document = json.loads((tmp_path / "r" / "audit.json").read_text())
+    rows = {r["source_key"]: r for r in document["records"]}
+    assert rows["bad:no-name"]["error_code"] == "invalid_record"
+    assert "missing required property name" in rows["bad:no-name"]["message"]
+    assert rows["bad:option"]["error_code"] == "unknown_option" and rows["bad:file"]["error_code"] == \
+        "checksum_mismatch"
+    assert rows["bad:api"]["error_code"] == "ERR_SCHEMA_VALIDATION_FAILED"
+    assert rows["cliniko:patient:1"]["status"] == "migrated" and rows["cliniko:patient:1"]["pipedrive_id"]
+    assert document["counts"]["failed"] == 6
+    csv_text = (tmp_path / "r" / "audit.csv").read_text()
+    assert SECRET_NAME not in csv_text and SECRET_EMAIL not in csv_text
+    # a fixed record succeeds on the next run; the report then shows it migrated
+    data["persons"] = [p for p in data["persons"] if p["source_key"] != "bad:option"] + [
+        {"source_key": "bad:option", "name": SECRET_NAME, "custom_fields": {"Referral source": "GP"}}]
+    run_target(cfg, messages(data), tmp_path)
+    run_admin(cfg, ["report", "--out-dir", str(tmp_path / "r2")], tmp_path)
+    fixed = {r["source_key"]: r for r in json.loads((tmp_path / "r2" / "audit.json").read_text())["records"]}
+    assert fixed["bad:option"]["status"] == "migrated"
+
+
+def test_config_and_input_errors_end_with_one_clear_sentence(pipedrive_sandbox: Any, tmp_path: Path) -> None:
+    sb = pipedrive_sandbox
+    cfg = base_config(sb, tmp_path)
+    persons = messages({"persons": [{"source_key": "p1", "name": "A"}]})
+    insecure = run_target({**cfg, "base_url": "http://pipedrive.example.com"}, persons, tmp_path)
+    assert insecure.returncode != 0
+    assert "base_url must use https://" in insecure.stderr
+    wrong_token = run_target({**cfg, "api_token": "not-the-token"}, persons, tmp_path)
+    assert wrong_token.returncode == 2
+    assert "Pipedrive rejected the API token (HTTP 401)" in wrong_token.stderr
+    assert "Traceback" not in wrong_token.stderr and "not-the-token" not in wrong_token.stderr
+    unknown = run_target(cfg, [schema("patients")], tmp_path)
+    assert unknown.returncode == 2
+    assert "Stream 'patients' is not part of the input contract" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+    ignored = run_target({**cfg, "ignore_unknown_streams": True}, [schema("patients")], tmp_path)
+    assert ignored.returncode == 0
+
+
+def test_admin_commands_refuse_bad_arguments(pipedrive_sandbox: Any, tmp_path: Path) -> None:
+    cfg = base_config(pipedrive_sandbox, tmp_path)
+    assert run_target(cfg, messages({"persons": [{"source_key": "p1", "name": "A"}]}), tmp_path).returncode == 0
+    neither = run_admin(cfg, ["rollback"], tmp_path)
+    assert neither.returncode == 2 and "either --run" in neither.stderr
+    unknown = run_admin(cfg, ["rollback", "--run", "no-such-run"], tmp_path)
+    assert unknown.returncode == 2 and "unknown run id" in unknown.stderr
+    runs = run_admin(cfg, ["runs"], tmp_path)
+    assert runs.returncode == 0 and " apply " in runs.stdout
