@@ -112,8 +112,8 @@ def test_kills_at_arbitrary_moments_then_rerun_converge(pipedrive_sandbox: Any, 
     cfg_path.write_text(json.dumps(cfg))
     data = clinic(tmp_path / "files")
     text = to_text(messages(data, state_every=3))
-    codes = [_kill_after(sb, cfg_path, text, tmp_path, n) for n in (4, 9, 7, 13, 6)]
-    assert codes.count(-signal.SIGKILL) >= 4  # (a run may finish before its kill point)
+    codes = [_kill_after(sb, cfg_path, text, tmp_path, n) for n in (5, 11, 8)]
+    assert codes.count(-signal.SIGKILL) >= 2  # (a run may finish before its kill point)
     sb.admin("POST", "faults", {"latency_ms": 0})
     final = run_target(cfg, text, tmp_path)
     assert final.returncode == 0, final.stderr[-3000:]
