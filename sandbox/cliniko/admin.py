@@ -12,7 +12,7 @@ GET|POST /_admin/config {rate_limit_per_minute, require_user_agent}
 GET  /_admin/storage                       auth-leak counter, downloads, bad signatures
 GET  /_admin/attachments/<id>              size, content type and sha256 of an attachment's bytes
 GET  /_admin/edge_cases                    where each generated edge case lives {key: {resource, id}}
-GET|POST|DELETE /_admin/on_request {after, path_prefix, mutate: {resource, id, set|action}}
+GET|POST|DELETE /_admin/on_request {after, path_prefix, mutate: {resource, id, set|action}, faults: {...}}
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from sandbox.cliniko import render, resources
 from sandbox.cliniko.errors import ApiError
 from sandbox.cliniko.state import resource_of
+from sandbox.common.faults import Faults
 from sandbox.common.http import Request, Response
 from sandbox.generator import SIZES
 
@@ -154,7 +155,13 @@ def _attachment(app: ClinikoApp, request: Request) -> Response:
 
 def _hook(app: ClinikoApp, request: Request) -> Response:
     hook = app.hooks.parse(_body(request))
-    resource, row_id = str(hook.mutate["resource"]), str(hook.mutate["id"])
-    app.state.find(resource_of(resource).name, int(row_id) if row_id.isdigit() else -1)  # 404 now, not later
+    if hook.mutate is not None:
+        resource, row_id = str(hook.mutate["resource"]), str(hook.mutate["id"])
+        app.state.find(resource_of(resource).name, int(row_id) if row_id.isdigit() else -1)  # 404 now, not later
+    if hook.faults is not None:
+        try:  # reject unknown switches now, not when the hook fires
+            Faults().update(hook.faults)
+        except (TypeError, ValueError) as exc:
+            return Response.json({"error": str(exc)}, 400)
     app.hooks.add(hook)
     return Response.json({"ok": True, "hooks": len(app.hooks.listing()), "after": hook.after}, 201)

@@ -42,7 +42,7 @@ class ClinikoApp(App):
         self.window = RollingWindow(self.config.rate_limit_per_minute, 60.0)
         self.state = State(DocStore(self.config.db_path))
         self.storage = Storage(host_override=self.config.storage_host)
-        self.hooks = Hooks(self._apply_change)
+        self.hooks = Hooks(self._apply_change, self.faults.update)
         self.observers.append(self.hooks.observe)
         api.register(self)
         admin.register(self)

@@ -8,7 +8,7 @@ from typing import Any
 
 import requests
 from singer_sdk import Tap
-from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
 
 from tap_cliniko.attachments import AttachmentStore
 from tap_cliniko.client import ClinikoError, ClinikoStream, add_link_ids
@@ -85,10 +85,25 @@ class TapCliniko(Tap):
         if host:
             raise ClinikoError(f"base_url must use https for {host}: only loopback addresses may use plain http.")
         try:
-            super().sync_all()
+            try:
+                super().sync_all()
+            except Exception:
+                # Sorted streams advance their bookmark record by record: hand the
+                # progress to Meltano so the next run resumes here, not from the start.
+                self._state_writer.write_state(self.state)
+                raise
         except requests.exceptions.ConnectionError:
             raise ClinikoError(
                 f"Cannot reach Cliniko at {api_base_url(self.config)} after retries: check `base_url` and the network."
+            ) from None
+        except RetriableAPIError as exc:
+            raise ClinikoError(
+                f"Cliniko kept failing ({exc}) after {self.config.get('max_retries', 12)} attempts: "
+                "try again later; the progress so far is saved in the state."
+            ) from None
+        except FatalAPIError as exc:
+            raise ClinikoError(
+                f"Cliniko refused a request ({exc}); the progress so far is saved in the state."
             ) from None
         except requests.exceptions.Timeout:
             raise ClinikoError(

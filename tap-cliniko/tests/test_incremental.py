@@ -70,7 +70,8 @@ def test_interrupted_run_resumes_from_its_last_state(tmp_path: Path, cliniko_san
         "after": 4, "path_prefix": "/v1/patients", "faults": {"error_rate": 1.0},
     })
     broken = run_tap(tmp_path / "1", config, catalog=None)
-    assert broken.returncode != 0
+    assert broken.returncode == 2
+    assert "kept failing" in broken.stderr and "Traceback" not in broken.stderr
     from tap_helpers import parse_singer
 
     records, states, _ = parse_singer(broken.stdout)

@@ -86,6 +86,8 @@ def test_create_attachment_with_content(cliniko_sandbox):
     ("on_request", {"after": 0, "mutate": {"resource": "patients", "id": "1"}}, 400),
     ("on_request", {"after": 1, "path_prefix": "v1", "mutate": {"resource": "patients", "id": "1"}}, 400),
     ("on_request", {"after": 1, "mutate": {"resource": "patients"}}, 400),
+    ("on_request", {"after": 1}, 400),
+    ("on_request", {"after": 1, "faults": "everything"}, 400),
 ])
 def test_bad_admin_requests_are_refused(cliniko_sandbox, path, body, status):
     response = _post(cliniko_sandbox, path, body)
@@ -182,3 +184,13 @@ def test_on_request_hook_can_archive_and_ignores_failed_requests(cliniko_sandbox
     assert cliniko_sandbox.get("patients", q=["bogus:=1"]).status_code == 400  # not counted
     assert victim["id"] in {p["id"] for p in cliniko_sandbox.get("patients", per_page=100).json()["patients"]}
     assert victim["id"] not in {p["id"] for p in cliniko_sandbox.get("patients", per_page=100).json()["patients"]}
+
+
+def test_on_request_hook_switches_faults_on_mid_sync(cliniko_sandbox):
+    cliniko_sandbox.admin("POST", "on_request", {"after": 2, "path_prefix": "/v1/patients",
+                                                 "faults": {"error_rate": 1.0}})
+    assert cliniko_sandbox.get("patients").status_code == 200
+    assert cliniko_sandbox.get("patients").status_code == 200  # the 2nd is answered, then faults begin
+    assert cliniko_sandbox.get("patients").status_code == 503
+    assert cliniko_sandbox.admin("GET", "faults")["error_rate"] == 1.0
+    assert cliniko_sandbox.admin("GET", "on_request")["hooks"][0]["error"] is None
