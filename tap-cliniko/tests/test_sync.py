@@ -139,3 +139,24 @@ def test_catalog_selection_limits_the_streams(tmp_path: Path, cliniko_sandbox_mo
     run = run_tap(tmp_path / "run", config, catalog=catalog)
     assert run.returncode == 0, run.stderr[-1500:]
     assert set(run.records) == {"contacts"}
+
+
+def test_progress_per_stream_goes_to_stderr(synced: tuple[Any, TapRun]) -> None:
+    _, run = synced
+    total = len(run.records["patients"])
+    assert f"done patients: {total} records" in run.stderr
+    assert f"{total}/{total}" in run.stderr  # the expected total comes from Cliniko's total_entries
+    assert "done patients" not in run.stdout  # stdout carries Singer messages only
+
+
+def test_stream_maps_drop_and_derive_fields(tmp_path: Path, cliniko_sandbox_module: Any) -> None:
+    config = tap_config(cliniko_sandbox_module, stream_maps={
+        "patients": {"email": "__NULL__", "initials": "first_name[:1] + last_name[:1]"},
+        "communications": "__NULL__",
+    })
+    run = run_tap(tmp_path, config)
+    assert run.returncode == 0, run.stderr[-1500:]
+    assert "communications" not in run.records
+    patients = run.records["patients"]
+    assert patients and all("email" not in p for p in patients)
+    assert all(p["initials"] == p["first_name"][:1] + p["last_name"][:1] for p in patients)
