@@ -108,6 +108,8 @@ class TargetPipedrive(Target):
         try:
             super().listen(file_input)
         except TargetError as exc:
+            if self._writer is not None:
+                self._writer.crosswalk.finish_run(self._writer.run_id, "failed", {"error": str(exc)})
             print(f"target-pipedrive: {exc}", file=sys.stderr, flush=True)
             sys.exit(exc.exit_code)
         if self.exit_code:

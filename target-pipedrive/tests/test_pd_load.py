@@ -208,3 +208,14 @@ def test_existing_persons_are_matched_by_external_id_then_email_and_ambiguity_is
     csv_text = (tmp_path / "r" / "audit.csv").read_text()
     assert "cliniko:patient:3,failed,,,ambiguous_match" in csv_text and "email_shared" in csv_text
     assert report.returncode == 0
+
+
+def test_a_lost_crosswalk_does_not_duplicate_anything(pipedrive_sandbox: Any, tmp_path: Path) -> None:
+    sb = pipedrive_sandbox
+    data = clinic(tmp_path / "files")
+    assert run_inproc(base_config(sb, tmp_path / "first"), messages(data)).returncode == 0
+    fresh = run_inproc(base_config(sb, tmp_path / "second"), messages(data))  # an empty crosswalk
+    assert fresh.returncode == 0, fresh.stderr
+    assert "created" not in fresh.stderr.split("Run ")[1]  # everything adopted: external ids, markers, names
+    assert "persons: matched 4" in fresh.stderr and "notes: matched 4" in fresh.stderr
+    assert_exact_clinic(sb, data)
