@@ -10,10 +10,12 @@ code: 0 ok, 1 some records failed or wait for a parent, 2 bad config/input/token
 from __future__ import annotations
 
 import sys
-from typing import IO, Any
+from functools import cached_property
+from typing import IO, Any, ClassVar
 
 from singer_sdk import Target
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
 from singer_sdk.sinks import Sink
 
 from target_pipedrive import contract
@@ -33,6 +35,11 @@ class TargetPipedrive(Target):
     name = "target-pipedrive"
     config_jsonschema = CONFIG_SCHEMA
     default_sink_class = ContractSink
+    # no `validate-records`: the input contract (schemas/) is always enforced, by the Writer
+    capabilities: ClassVar[list[CapabilitiesEnum]] = [
+        PluginCapabilities.ABOUT, PluginCapabilities.STREAM_MAPS, PluginCapabilities.FLATTENING,
+        PluginCapabilities.STRUCTURED_LOGGING,
+    ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -55,7 +62,7 @@ class TargetPipedrive(Target):
             raise ConfigValidationError("Config validation failed", errors=errors, schema=self.config_jsonschema)
         return errors
 
-    @property
+    @cached_property
     def settings(self) -> Settings:
         return Settings.from_config(dict(self.config))
 

@@ -19,7 +19,7 @@ from pd_helpers import (
 def test_injected_429s_errors_and_dropped_connections_still_land_every_record_once(
         pipedrive_sandbox: Any, pipedrive_spec_validator: Any, tmp_path: Path) -> None:
     sb = pipedrive_sandbox
-    sb.admin("POST", "faults", {"error_rate": 0.1, "drop_rate": 0.12, "rate_429": 0.06, "seed": 11})
+    sb.admin("POST", "faults", {"error_rate": 0.08, "drop_rate": 0.1, "rate_429": 0.04, "seed": 11})
     data = clinic(tmp_path / "files")
     run = run_inproc(base_config(sb, tmp_path, max_retries=10), messages(data))
     assert run.returncode == 0, run.stderr

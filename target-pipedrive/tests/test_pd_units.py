@@ -182,3 +182,48 @@ def test_token_budget_stops_before_overspending_and_persists() -> None:
     server.check(4)
     with pytest.raises(BudgetExhausted, match="reports 54"):
         server.check(5)
+
+
+# -- label resolution and input normalisation -----------------------------------------------------------
+class _NoClient:
+    def list_all(self, *args: object, **kwargs: object) -> list[dict[str, object]]:
+        return [{"id": 1, "key": "a" * 40, "name": "Level", "field_type": "enum", "edit_flag": True,
+                 "options": [{"id": 11, "label": "High"}, {"id": 12, "label": "Low"}]},
+                {"id": 2, "key": "b" * 40, "name": "Tags", "field_type": "set", "edit_flag": True,
+                 "options": [{"id": 21, "label": "A"}, {"id": 22, "label": "B"}]},
+                {"id": 3, "key": "c" * 40, "name": "Start", "field_type": "time", "edit_flag": True},
+                {"id": 4, "key": "d" * 40, "name": "Home", "field_type": "address", "edit_flag": True},
+                {"id": 5, "key": "name", "name": "Name", "field_type": "varchar", "edit_flag": False},
+                {"id": 6, "key": "e" * 40, "name": "Dup", "field_type": "varchar", "edit_flag": True},
+                {"id": 7, "key": "f" * 40, "name": "dup", "field_type": "varchar", "edit_flag": True}]
+
+    def get(self, *args: object, **kwargs: object) -> dict[str, object]:
+        return {"data": [{"id": 9, "email": "Dr.Who@Clinic.example", "active_flag": True},
+                         {"id": 10, "email": "gone@clinic.example", "active_flag": False}]}
+
+
+def test_resolver_converts_labels_to_ids_and_shapes_per_field_type() -> None:
+    from target_pipedrive.errors import RecordError
+    from target_pipedrive.resolve import Resolver
+
+    resolver = Resolver(_NoClient())  # type: ignore[arg-type]
+    out = resolver.custom_fields("person", {"Level": "high", "Tags": ["B", "A"], "Start": "09:15",
+                                            "Home": "1 Main St", "tags": []})
+    assert out == {"a" * 40: 11, "b" * 40: None, "c" * 40: {"value": "09:15:00"}, "d" * 40: {"value": "1 Main St"}}
+    assert resolver.custom_fields("person", {"Tags": ["B", "A"]}) == {"b" * 40: [22, 21]}
+    assert resolver.user_id("dr.who@clinic.EXAMPLE") == 9 and resolver.user_id("gone@clinic.example") is None
+    for values, code in (({"Level": "Medium"}, "unknown_option"), ({"Name": "x"}, "unknown_field"),
+                         ({"DUP": "x"}, "ambiguous_field"), ({"Start": 915}, "bad_value")):
+        with pytest.raises(RecordError) as info:
+            resolver.custom_fields("person", values)
+        assert info.value.code == code
+
+
+def test_sink_input_is_plain_json_without_singer_metadata() -> None:
+    from decimal import Decimal
+
+    from target_pipedrive.sinks import plain
+
+    assert plain({"a": Decimal("3"), "b": [Decimal("20.0"), {"c": Decimal("1.5")}]}) == {"a": 3, "b": [20.0,
+                                                                                                       {"c": 1.5}]}
+    assert isinstance(plain(Decimal("20.0")), float) and isinstance(plain(Decimal("7")), int)
