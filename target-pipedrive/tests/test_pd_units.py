@@ -227,3 +227,23 @@ def test_sink_input_is_plain_json_without_singer_metadata() -> None:
     assert plain({"a": Decimal("3"), "b": [Decimal("20.0"), {"c": Decimal("1.5")}]}) == {"a": 3, "b": [20.0,
                                                                                                        {"c": 1.5}]}
     assert isinstance(plain(Decimal("20.0")), float) and isinstance(plain(Decimal("7")), int)
+
+
+def test_progress_line_shows_counts_usage_rate_and_eta() -> None:
+    import io
+
+    from target_pipedrive.progress import Progress
+
+    clock = [0.0]
+    out = io.StringIO()
+    progress = Progress(interval_s=5, stream=out, clock=lambda: clock[0])
+    progress.usage = lambda: (12, 60, 600)
+    progress.waiting = lambda: 4
+    progress.count("persons", "created", 2)
+    assert out.getvalue() == ""  # not yet: the interval has not passed
+    clock[0] = 10.0
+    progress.count("notes", "held")
+    line = out.getvalue()
+    for part in ("3 records", "notes held=1", "persons created=2", "12 requests, 60 tokens", "0.3 rec/s",
+                 "for 4 waiting", "budget left ~20 writes"):
+        assert part in line, part
