@@ -1,8 +1,5 @@
-"""The Cliniko streams. Schemas are data (schemas/*.json, derived from Cliniko's spec).
-
-Order matters in sample mode: invoices before invoice items, attendees before group
-appointments, so the ids they bring into the sample are known when needed.
-"""
+"""The Cliniko streams. Schemas are data (schemas/*.json, derived from Cliniko's spec);
+streams with no behaviour of their own are a table (PLAIN_STREAMS)."""
 
 from __future__ import annotations
 
@@ -45,10 +42,6 @@ class SettingsStream(_Stream):
             yield {"id": "settings", **body}
 
 
-class UsersStream(_Stream):
-    name = "users"
-
-
 class PractitionersStream(_Stream):
     """Active ones at `/practitioners`, inactive at `/practitioners/inactive`: a departed
     practitioner still owns appointments, so both are read (one bookmark each)."""
@@ -59,75 +52,6 @@ class PractitionersStream(_Stream):
     def get_url(self, context: Context | None) -> str:
         suffix = "/inactive" if context and context.get("status") == "inactive" else ""
         return f"{self.url_base}/practitioners{suffix}"
-
-
-class BusinessesStream(_Stream):
-    name = "businesses"
-
-
-class AppointmentTypesStream(_Stream):
-    name = "appointment_types"
-
-
-class BillableItemsStream(_Stream):
-    name = "billable_items"
-
-
-class ProductsStream(_Stream):
-    name = "products"
-
-
-class ContactsStream(_Stream):
-    name = "contacts"
-
-
-class PatientsStream(_Stream):
-    name = "patients"
-
-
-class PatientCasesStream(_Stream):
-    name = "patient_cases"
-    sample_by = "patient"
-
-
-class MedicalAlertsStream(_Stream):
-    name = "medical_alerts"
-    sample_by = "patient"
-
-
-class IndividualAppointmentsStream(_Stream):
-    name = "individual_appointments"
-    sample_by = "patient"
-
-
-class AttendeesStream(_Stream):
-    name = "attendees"
-    sample_by = "patient"
-
-
-class GroupAppointmentsStream(_Stream):
-    name = "group_appointments"
-    sample_by = "booking"
-
-
-class TreatmentNotesStream(_Stream):
-    name = "treatment_notes"
-    sample_by = "patient"
-
-
-class InvoicesStream(_Stream):
-    name = "invoices"
-    sample_by = "patient"
-
-
-class InvoiceItemsStream(_Stream):
-    name = "invoice_items"
-    sample_by = "invoice"
-
-
-class CommunicationsStream(_Stream):
-    name = "communications"
-    sample_by = "patient"
 
 
 class PatientAttachmentsStream(_Stream):
@@ -177,24 +101,35 @@ class PatientAttachmentsStream(_Stream):
         return self.request_decorator(lambda *_: attempt())()
 
 
+def _plain(name: str, sample_by: str | None = None) -> type[ClinikoStream]:
+    """A list endpoint with nothing special beyond its name and how sample mode keeps rows."""
+    class_name = "".join(part.title() for part in name.split("_")) + "Stream"
+    return type(class_name, (_Stream,), {"name": name, "sample_by": sample_by, "__module__": __name__})
+
+
+# name → how `sample_patients` decides a row belongs to the sample (None: reference data, kept whole)
+PLAIN_STREAMS: dict[str, str | None] = {
+    "users": None,
+    "businesses": None,
+    "appointment_types": None,
+    "billable_items": None,
+    "products": None,
+    "contacts": None,
+    "patients": None,  # sampled by its own id (see sampling.py)
+    "patient_cases": "patient",
+    "medical_alerts": "patient",
+    "individual_appointments": "patient",
+    "attendees": "patient",
+    "group_appointments": "booking",
+    "treatment_notes": "patient",
+    "invoices": "patient",
+    "invoice_items": "invoice",
+    "communications": "patient",
+}
+
 STREAM_TYPES: list[type[ClinikoStream]] = [
     SettingsStream,
-    UsersStream,
     PractitionersStream,
-    BusinessesStream,
-    AppointmentTypesStream,
-    BillableItemsStream,
-    ProductsStream,
-    ContactsStream,
-    PatientsStream,
-    PatientCasesStream,
-    MedicalAlertsStream,
-    IndividualAppointmentsStream,
-    AttendeesStream,
-    GroupAppointmentsStream,
-    TreatmentNotesStream,
-    InvoicesStream,
-    InvoiceItemsStream,
+    *(_plain(name, rule) for name, rule in PLAIN_STREAMS.items()),
     PatientAttachmentsStream,
-    CommunicationsStream,
 ]

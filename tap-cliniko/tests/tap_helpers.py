@@ -78,3 +78,17 @@ def run_tap(tmp_path: Path, config: dict[str, Any], state: dict[str, Any] | None
     if proc.returncode == 0:
         run.records, run.states, run.schemas = parse_singer(proc.stdout)
     return run
+
+
+def select_streams(tmp_path: Path, config: dict[str, Any], streams: set[str] | list[str]) -> dict[str, Any]:
+    """The tap's own catalog (`--discover`) with only `streams` selected."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "discover-config.json").write_text(json.dumps(config))
+    out = subprocess.run([sys.executable, "-m", "tap_cliniko", "--config", str(tmp_path / "discover-config.json"),
+                          "--discover"], capture_output=True, text=True, check=True)
+    catalog = json.loads(out.stdout)
+    for entry in catalog["streams"]:
+        for md in entry["metadata"]:
+            if md["breadcrumb"] == []:
+                md["metadata"]["selected"] = entry["tap_stream_id"] in streams
+    return catalog

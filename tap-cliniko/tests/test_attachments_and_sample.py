@@ -3,30 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-from tap_helpers import run_tap, tap_config
-
-
-def _select(tmp_path: Path, config: dict[str, Any], streams: set[str]) -> dict[str, Any]:
-    (tmp_path / "d.json").write_text(json.dumps(config))
-    catalog = json.loads(subprocess.run([sys.executable, "-m", "tap_cliniko", "--config", str(tmp_path / "d.json"),
-                                         "--discover"], capture_output=True, text=True, check=True).stdout)
-    for entry in catalog["streams"]:
-        for md in entry["metadata"]:
-            if md["breadcrumb"] == []:
-                md["metadata"]["selected"] = entry["tap_stream_id"] in streams
-    return catalog
+from tap_helpers import run_tap, select_streams, tap_config
 
 
 def test_attachments_download_inside_the_folder_with_matching_sha256(tmp_path: Path, cliniko_sandbox: Any) -> None:
     folder = tmp_path / "files"
     config = tap_config(cliniko_sandbox, attachments_dir=str(folder))
-    catalog = _select(tmp_path, config, {"patient_attachments"})
+    catalog = select_streams(tmp_path, config, {"patient_attachments"})
     run = run_tap(tmp_path / "1", config, catalog=catalog)
     assert run.returncode == 0, run.stderr[-2000:]
     rows = run.records["patient_attachments"]
@@ -47,7 +33,7 @@ def test_attachments_download_inside_the_folder_with_matching_sha256(tmp_path: P
         if row.get("size") is not None:
             assert path.stat().st_size == row["size"]
     # nothing was written outside the folder (e.g. next to it through ../)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["1", "d.json", "files"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["1", "discover-config.json", "files"])
     storage = cliniko_sandbox.admin("GET", "/_admin/storage")
     assert storage["auth_leaks"] == 0, "the Cliniko key was sent to the storage host"
     assert storage["downloads"] >= len(rows)
@@ -63,7 +49,7 @@ def test_attachments_download_inside_the_folder_with_matching_sha256(tmp_path: P
 def test_a_tampered_file_is_downloaded_again(tmp_path: Path, cliniko_sandbox: Any) -> None:
     folder = tmp_path / "files"
     config = tap_config(cliniko_sandbox, attachments_dir=str(folder))
-    catalog = _select(tmp_path, config, {"patient_attachments"})
+    catalog = select_streams(tmp_path, config, {"patient_attachments"})
     first = run_tap(tmp_path / "1", config, catalog=catalog)
     assert first.returncode == 0, first.stderr[-2000:]
     victim = min((r for r in first.records["patient_attachments"] if r.get("content") and r.get("size")),
@@ -78,7 +64,7 @@ def test_a_tampered_file_is_downloaded_again(tmp_path: Path, cliniko_sandbox: An
 
 def test_attachments_without_folder_carry_no_local_path(tmp_path: Path, cliniko_sandbox: Any) -> None:
     config = tap_config(cliniko_sandbox)
-    run = run_tap(tmp_path, config, catalog=_select(tmp_path, config, {"patient_attachments"}))
+    run = run_tap(tmp_path, config, catalog=select_streams(tmp_path, config, {"patient_attachments"}))
     assert run.returncode == 0, run.stderr[-2000:]
     assert all(r["local_path"] is None and r["sha256"] is None for r in run.records["patient_attachments"])
     assert cliniko_sandbox.admin("GET", "/_admin/storage")["downloads"] == 0

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tap_helpers import run_tap, tap_config
+from tap_helpers import run_tap, select_streams, tap_config
 
 SELECT_FEW = ("patients", "individual_appointments", "invoices")
 
@@ -34,7 +34,7 @@ def test_429_waits_for_x_ratelimit_reset(tmp_path: Path, cliniko_sandbox: Any) -
     cliniko_sandbox.admin("POST", "/_admin/config", {"rate_limit_per_minute": 10})
     config = tap_config(cliniko_sandbox, page_size=4)  # no proactive pacing: the server must push back
     started = time.monotonic()
-    run = run_tap(tmp_path, config, catalog=_catalog(tmp_path, config, ["patients"]), timeout=400)
+    run = run_tap(tmp_path, config, catalog=select_streams(tmp_path, config, ["patients"]), timeout=400)
     assert run.returncode == 0, run.stderr[-2000:]
     log = cliniko_sandbox.admin("GET", "/_admin/requests")["requests"]
     refused = [r for r in log if r["status"] == 429]
@@ -48,27 +48,12 @@ def test_429_waits_for_x_ratelimit_reset(tmp_path: Path, cliniko_sandbox: Any) -
 def test_pacing_stays_under_the_limit_without_any_429(tmp_path: Path, cliniko_sandbox: Any) -> None:
     cliniko_sandbox.admin("POST", "/_admin/config", {"rate_limit_per_minute": 10})
     config = tap_config(cliniko_sandbox, max_requests_per_minute=10, page_size=4)
-    run = run_tap(tmp_path, config, catalog=_catalog(tmp_path, config, ["patients"]), timeout=400)
+    run = run_tap(tmp_path, config, catalog=select_streams(tmp_path, config, ["patients"]), timeout=400)
     assert run.returncode == 0, run.stderr[-2000:]
     log = cliniko_sandbox.admin("GET", "/_admin/requests")["requests"]
     assert len(log) > 10, "too few requests to reach the limit: the test proves nothing"
     assert not [r for r in log if r["status"] == 429]
     assert set(run.ids("patients")) == expected_ids(cliniko_sandbox, "patients")
-
-
-def _catalog(tmp_path: Path, config: dict[str, Any], streams: list[str]) -> dict[str, Any]:
-    import json
-    import subprocess
-    import sys
-
-    (tmp_path / "d.json").write_text(json.dumps(config))
-    catalog = json.loads(subprocess.run([sys.executable, "-m", "tap_cliniko", "--config", str(tmp_path / "d.json"),
-                                         "--discover"], capture_output=True, text=True, check=True).stdout)
-    for entry in catalog["streams"]:
-        for md in entry["metadata"]:
-            if md["breadcrumb"] == []:
-                md["metadata"]["selected"] = entry["tap_stream_id"] in streams
-    return catalog
 
 
 def test_bad_key_fails_fast_with_one_sentence_and_no_secret(tmp_path: Path, cliniko_sandbox: Any) -> None:
