@@ -21,7 +21,7 @@ from target_pipedrive.client import PipedriveClient
 from target_pipedrive.crosswalk import Crosswalk
 from target_pipedrive.errors import StopRun, TargetError
 from target_pipedrive.kinds import Api
-from target_pipedrive.pacing import TokenBudget, utc_day
+from target_pipedrive.pacing import utc_day
 from target_pipedrive.settings import CONFIG_SCHEMA, Settings
 
 ENV_PREFIX = "TARGET_PIPEDRIVE_"
@@ -60,11 +60,7 @@ def _settings(ctx: click.Context) -> Settings:
 
 
 def _api(settings: Settings, crosswalk: Crosswalk) -> Api:
-    budget = TokenBudget(settings.daily_token_budget, settings.budget_reserve_tokens,
-                         spent=crosswalk.tokens_spent(utc_day()), save=crosswalk.save_tokens)
-    client = PipedriveClient(settings.base_url, settings.api_token, budget=budget,
-                             burst_limit=settings.rate_limit_burst, timeout_s=settings.request_timeout_s,
-                             max_retries=settings.max_retries)
+    client = PipedriveClient.from_settings(settings, crosswalk.tokens_spent(utc_day()), crosswalk.save_tokens)
     return Api(client, dry_run=False)
 
 

@@ -18,15 +18,17 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
 from target_pipedrive.errors import ApiError, AuthError, BudgetExhausted, MaybeWritten, ServiceUnavailable
 from target_pipedrive.pacing import BurstPacer, TokenBudget
 
+if TYPE_CHECKING:
+    from target_pipedrive.settings import Settings
+
 PREFIX = {"v2": "/api/v2", "v1": "/api/v1"}
-SEARCH_BURST = 10  # every plan: 10 search requests per 2 s
 MAX_RATE_LIMIT_RETRIES = 40
 USER_AGENT = "target-pipedrive/0.1 (+singer-sdk)"
 
@@ -51,7 +53,6 @@ for _entity in ("personFields", "productFields"):
     _COSTS.update({("GET", "v1", f"/{_entity}"): 20, ("POST", "v1", f"/{_entity}"): 10,
                    ("PUT", "v1", f"/{_entity}/{{id}}"): 10, ("DELETE", "v1", f"/{_entity}/{{id}}"): 6,
                    ("GET", "v1", f"/{_entity}/{{id}}"): 2})
-SEARCH_PATHS = {"/persons/search", "/products/search", "/itemSearch/field"}
 DEFAULT_COST = 20  # unknown operation: assume the expensive end
 
 
@@ -97,6 +98,16 @@ class ClientStats:
 
 
 class PipedriveClient:
+    @classmethod
+    def from_settings(cls, settings: Settings, spent_today: int,
+                      save_tokens: Callable[[str, int], None] | None) -> PipedriveClient:
+        """The client a run uses: limits from the settings, today's spend carried over from the crosswalk."""
+        budget = TokenBudget(settings.daily_token_budget, settings.budget_reserve_tokens, spent=spent_today,
+                             save=save_tokens)
+        return cls(settings.base_url, settings.api_token, budget=budget, burst_limit=settings.rate_limit_burst,
+                   timeout_s=settings.request_timeout_s, max_retries=settings.max_retries,
+                   read_only=settings.dry_run)
+
     def __init__(self, base_url: str, api_token: str, *, budget: TokenBudget, burst_limit: int,
                  timeout_s: float = 60.0, max_retries: int = 8, read_only: bool = False,
                  session: requests.Session | None = None, sleep: Callable[[float], None] = time.sleep,
@@ -104,7 +115,6 @@ class PipedriveClient:
         self.base_url = base_url.rstrip("/")
         self.budget = budget
         self.pacer = BurstPacer(burst_limit, sleep=sleep)
-        self.search_pacer = BurstPacer(SEARCH_BURST, sleep=sleep)
         self.timeout_s = timeout_s
         self.max_retries = max_retries
         self.read_only = read_only
@@ -129,8 +139,6 @@ class PipedriveClient:
         while True:
             body = self.get(version, path, query)
             data = body.get("data") or []
-            if isinstance(data, dict):  # v1 search-like envelopes
-                data = data.get("items") or []
             items.extend(data)
             extra = body.get("additional_data") or {}
             if version == "v2":
@@ -159,8 +167,6 @@ class PipedriveClient:
         while True:
             self.budget.check(cost)
             self.stats.waited_s += self.pacer.acquire()
-            if path in SEARCH_PATHS:
-                self.stats.waited_s += self.search_pacer.acquire()
             try:
                 response = self.session.request(method, url, params=_query(params), json=json_body, files=files,
                                                 data=data, timeout=self.timeout_s)

@@ -193,9 +193,13 @@ class Crosswalk:
             return _row(c.execute(select(xwalk).where(
                 and_(xwalk.c.stream == stream, xwalk.c.source_key == source_key))).first())
 
-    def claimed_ids(self, stream: str) -> set[int]:
+    def claimed_among(self, stream: str, ids: list[int]) -> set[int]:
+        """Which of these Pipedrive ids are already mapped to a source record of the stream."""
+        if not ids:
+            return set()
         with self.engine.connect() as c:
-            return {r[0] for r in c.execute(select(xwalk.c.pipedrive_id).where(xwalk.c.stream == stream))}
+            return {r[0] for r in c.execute(select(xwalk.c.pipedrive_id).where(
+                and_(xwalk.c.stream == stream, xwalk.c.pipedrive_id.in_(ids))))}
 
     def all_mappings(self) -> list[dict[str, Any]]:
         with self.engine.connect() as c:

@@ -9,6 +9,7 @@ name and size on their person, definitions by name.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,6 +18,7 @@ from target_pipedrive.errors import ApiError
 from target_pipedrive.payloads import has_marker
 
 RECOVERY_MARGIN = timedelta(minutes=10)  # clock skew allowance when listing "updated since the intent"
+Claimed = Callable[[list[int]], set[int]]  # which of these ids the crosswalk already maps
 
 
 def since(started_at: str) -> str:
@@ -75,8 +77,20 @@ class Kind:
     def delete(self, pid: int) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def find_created(self, lookup: dict[str, Any], claimed: set[int]) -> dict[str, Any] | None:
-        raise NotImplementedError  # pragma: no cover - abstract
+    newest_first = False  # which of several unmapped candidates to adopt
+
+    def candidates(self, lookup: dict[str, Any]) -> list[dict[str, Any]]:  # pragma: no cover - abstract
+        """Live objects that carry the marker of the intent described by `lookup`."""
+        raise NotImplementedError
+
+    def find_created(self, lookup: dict[str, Any], claimed: Claimed) -> dict[str, Any] | None:
+        """The object a create left unrecorded: a candidate no other source record is mapped to."""
+        found = self.candidates(lookup)
+        taken = claimed([int(o["id"]) for o in found])
+        free = [o for o in found if int(o["id"]) not in taken]
+        if not free:
+            return None
+        return (max if self.newest_first else min)(free, key=lambda o: int(o["id"]))
 
     def _get_or_none(self, version: str, path: str) -> dict[str, Any] | None:
         try:
@@ -116,13 +130,12 @@ class V2Kind(Kind):
 class ExternalIdKind(V2Kind):
     """Persons and products carry the source key in the external-id custom field."""
 
-    def find_created(self, lookup: dict[str, Any], claimed: set[int]) -> dict[str, Any] | None:
+    def candidates(self, lookup: dict[str, Any]) -> list[dict[str, Any]]:
         key, ext_id = lookup.get("ext_key"), lookup.get("ext_id")
         if not key or not ext_id:
-            return None
+            return []
         items = self.api.list("v2", self.path, {"updated_since": since(lookup["started_at"]), "custom_fields": key})
-        found = [o for o in items if not o.get("is_deleted") and (o.get("custom_fields") or {}).get(key) == ext_id]
-        return min(found, key=lambda o: o["id"]) if found else None
+        return [o for o in items if not o.get("is_deleted") and (o.get("custom_fields") or {}).get(key) == ext_id]
 
 
 class PersonKind(ExternalIdKind):
@@ -136,13 +149,12 @@ class ProductKind(ExternalIdKind):
 class ActivityKind(V2Kind):
     stream, label, path = "activities", "activity", "/activities"
 
-    def find_created(self, lookup: dict[str, Any], claimed: set[int]) -> dict[str, Any] | None:
+    def candidates(self, lookup: dict[str, Any]) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"updated_since": since(lookup["started_at"])}
         if lookup.get("person_id"):
             params["person_id"] = lookup["person_id"]
-        found = [a for a in self.api.list("v2", self.path, params)
-                 if not a.get("is_deleted") and a["id"] not in claimed and has_marker(a.get("note"), lookup["key"])]
-        return min(found, key=lambda o: o["id"]) if found else None
+        return [a for a in self.api.list("v2", self.path, params)
+                if not a.get("is_deleted") and has_marker(a.get("note"), lookup["key"])]
 
 
 class NoteKind(Kind):
@@ -160,12 +172,10 @@ class NoteKind(Kind):
     def delete(self, pid: int) -> None:
         self._delete("v1", f"/notes/{pid}")
 
-    def find_created(self, lookup: dict[str, Any], claimed: set[int]) -> dict[str, Any] | None:
+    def candidates(self, lookup: dict[str, Any]) -> list[dict[str, Any]]:
         params = {"person_id": lookup["person_id"], "updated_since": since(lookup["started_at"])}
-        found = [n for n in self.api.list("v1", "/notes", params)
-                 if n.get("active_flag", True) and n["id"] not in claimed and has_marker(n.get("content"),
-                                                                                         lookup["key"])]
-        return min(found, key=lambda o: o["id"]) if found else None
+        return [n for n in self.api.list("v1", "/notes", params)
+                if n.get("active_flag", True) and has_marker(n.get("content"), lookup["key"])]
 
 
 class FileKind(Kind):
@@ -185,12 +195,13 @@ class FileKind(Kind):
     def delete(self, pid: int) -> None:
         self._delete("v1", f"/files/{pid}")
 
-    def find_created(self, lookup: dict[str, Any], claimed: set[int]) -> dict[str, Any] | None:
+    newest_first = True  # same name and size: the latest upload is the one the crash interrupted
+
+    def candidates(self, lookup: dict[str, Any]) -> list[dict[str, Any]]:
         items = self.api.list("v1", f"/persons/{lookup['person_id']}/files", limit=100)  # spec max
-        found = [f for f in items if f.get("active_flag", True) and f["id"] not in claimed
-                 and lookup["file_name"] in (f.get("file_name"), f.get("name"))
-                 and int(f.get("file_size") or -1) == int(lookup["size"])]
-        return max(found, key=lambda o: o["id"]) if found else None
+        return [f for f in items if f.get("active_flag", True)
+                and lookup["file_name"] in (f.get("file_name"), f.get("name"))
+                and int(f.get("file_size") or -1) == int(lookup["size"])]
 
 
 class ActivityTypeKind(Kind):
@@ -212,9 +223,8 @@ class ActivityTypeKind(Kind):
     def delete(self, pid: int) -> None:
         self._delete("v1", f"/activityTypes/{pid}")
 
-    def find_created(self, lookup: dict[str, Any], claimed: set[int]) -> dict[str, Any] | None:
-        found = [t for t in self._all() if t.get("active_flag", True) and t.get("name") == lookup["name"]]
-        return min(found, key=lambda o: o["id"]) if found else None
+    def candidates(self, lookup: dict[str, Any]) -> list[dict[str, Any]]:
+        return [t for t in self._all() if t.get("active_flag", True) and t.get("name") == lookup["name"]]
 
 
 class FieldKind(Kind):
@@ -239,10 +249,9 @@ class FieldKind(Kind):
     def delete(self, pid: int) -> None:
         self._delete("v1", f"{self.path}/{pid}")
 
-    def find_created(self, lookup: dict[str, Any], claimed: set[int]) -> dict[str, Any] | None:
-        found = [f for f in self.api.list("v1", self.path)
-                 if f.get("edit_flag") and f.get("active_flag", True) and f.get("name") == lookup["name"]]
-        return min(found, key=lambda o: o["id"]) if found else None
+    def candidates(self, lookup: dict[str, Any]) -> list[dict[str, Any]]:
+        return [f for f in self.api.list("v1", self.path)
+                if f.get("edit_flag") and f.get("active_flag", True) and f.get("name") == lookup["name"]]
 
 
 def kind_for(api: Api, stream: str, entity: str | None = None) -> Kind:

@@ -27,8 +27,9 @@ class PlanLedger:
     def get(self, stream: str, source_key: str) -> dict[str, Any] | None:
         return self._rows.get((stream, source_key)) or self.real.get(stream, source_key)
 
-    def claimed_ids(self, stream: str) -> set[int]:
-        return self.real.claimed_ids(stream) | {r["pipedrive_id"] for (s, _), r in self._rows.items() if s == stream}
+    def claimed_among(self, stream: str, ids: list[int]) -> set[int]:
+        planned = {r["pipedrive_id"] for (s, _), r in self._rows.items() if s == stream}
+        return self.real.claimed_among(stream, ids) | (planned & set(ids))
 
     def last_after_image(self, stream: str, source_key: str) -> dict[str, Any] | None:
         if (stream, source_key) in self._after:

@@ -55,7 +55,7 @@ def recover(crosswalk: Crosswalk, api: Api, run_id: str) -> dict[str, int]:
         kind = kind_for(api, intent["stream"], lookup.get("entity"))
         if intent["op"] == "create":
             found = kind.find_created({**lookup, "started_at": intent["started_at"], "key": intent["source_key"]},
-                                      crosswalk.claimed_ids(intent["stream"]))
+                                      lambda ids, stream=intent["stream"]: crosswalk.claimed_among(stream, ids))
             if found is None:
                 crosswalk.drop_intent(intent["id"])
                 outcome["dropped"] += 1

@@ -22,7 +22,7 @@ from target_pipedrive import contract
 from target_pipedrive.client import PipedriveClient
 from target_pipedrive.crosswalk import Crosswalk
 from target_pipedrive.errors import ContractError, TargetError
-from target_pipedrive.pacing import TokenBudget, utc_day
+from target_pipedrive.pacing import utc_day
 from target_pipedrive.progress import Progress
 from target_pipedrive.settings import CONFIG_SCHEMA, Settings
 from target_pipedrive.sinks import ContractSink, IgnoredSink
@@ -72,12 +72,9 @@ class TargetPipedrive(Target):
         if self._writer is None:
             settings = self.settings
             crosswalk = Crosswalk(settings.crosswalk_url)
-            budget = TokenBudget(settings.daily_token_budget, settings.budget_reserve_tokens,
-                                 spent=crosswalk.tokens_spent(utc_day()),
-                                 save=None if settings.dry_run else crosswalk.save_tokens)
-            client = PipedriveClient(settings.base_url, settings.api_token, budget=budget,
-                                     burst_limit=settings.rate_limit_burst, timeout_s=settings.request_timeout_s,
-                                     max_retries=settings.max_retries, read_only=settings.dry_run)
+            client = PipedriveClient.from_settings(settings, crosswalk.tokens_spent(utc_day()),
+                                                   None if settings.dry_run else crosswalk.save_tokens)
+            budget = client.budget
             progress = Progress(settings.progress_interval_s)
             progress.usage = lambda: (client.stats.requests, budget.spent_this_run, budget.server_remaining)
             self._writer = Writer(settings, crosswalk, client, progress, self.logger)

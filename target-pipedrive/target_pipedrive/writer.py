@@ -82,7 +82,7 @@ class Writer:
         except StopRun as exc:
             self._stop(exc)
 
-    def process(self, stream: str, record: dict[str, Any], *, from_pending: bool = False) -> None:
+    def process(self, stream: str, record: dict[str, Any]) -> None:
         """Handle one contract record; never raises for problems of the record itself."""
         self.start()
         key = record.get("source_key")
@@ -132,7 +132,7 @@ class Writer:
                 ref = row["waiting_for"]
                 if ref and self.ledger.get("persons", ref.split(":", 1)[1]) is None:
                     continue
-                self.process(row["stream"], row["record"], from_pending=True)
+                self.process(row["stream"], row["record"])
         rows = self.ledger.pending_rows()
         held = [r for r in rows if r["reason"] == "parent_missing"]
         deferred = [r for r in rows if r["reason"] != "parent_missing"]
@@ -183,7 +183,7 @@ class Writer:
             return
         self._waiting.pop(ref)
         for row in self.ledger.pending_rows(waiting_for=ref):
-            self.process(row["stream"], row["record"], from_pending=True)
+            self.process(row["stream"], row["record"])
 
     def _stop(self, exc: StopRun) -> None:
         if self.stopped is None:
@@ -220,7 +220,7 @@ class Writer:
             self._update(kind, record["source_key"], int(row["pipedrive_id"]), body, digest, "updated")
             return
         index = self._index("persons", ext_key)
-        claimed = self._claimed_if_any("persons", index.ext(ext_value) + [
+        claimed = self._claimed("persons", index.ext(ext_value) + [
             o for e in record.get("emails") or [] for o in index.email(str(e["value"]))])
         existing = by_external_id(index, ext_value, claimed, "person")
         if existing is None:
@@ -243,7 +243,7 @@ class Writer:
             return
         index = self._index("products", ext_key)
         code_hits = index.code(str(record["code"])) if record.get("code") else []
-        claimed = self._claimed_if_any("products", index.ext(ext_value) + code_hits)
+        claimed = self._claimed("products", index.ext(ext_value) + code_hits)
         existing = by_external_id(index, ext_value, claimed, "product") or product_by_code(index, record, claimed)
         if existing is not None:
             self._update(kind, record["source_key"], int(existing["id"]), body, digest, "matched")
@@ -295,7 +295,7 @@ class Writer:
         if parent is None or parent["action"] != "matched" or not lookup.get("person_id"):
             return None
         return kind.find_created({**lookup, "started_at": LONG_AGO, "key": record["source_key"]},
-                                 self.ledger.claimed_ids(kind.stream))
+                                 lambda ids: self.ledger.claimed_among(kind.stream, ids))
 
     def _file(self, record: dict[str, Any], row: dict[str, Any] | None, digest: str) -> None:
         kind = kind_for(self.api, "files")
@@ -440,8 +440,8 @@ class Writer:
             self._indexes[stream] = ExistingIndex(self.api, "/" + stream, real_key)
         return self._indexes[stream]
 
-    def _claimed_if_any(self, stream: str, candidates: list[dict[str, Any]]) -> set[int]:
-        return self.ledger.claimed_ids(stream) if candidates else set()
+    def _claimed(self, stream: str, candidates: list[dict[str, Any]]) -> set[int]:
+        return self.ledger.claimed_among(stream, [int(o["id"]) for o in candidates])
 
     # -- the write protocol ---------------------------------------------------------------------------
     def _create(self, kind: Kind, key: str, body: dict[str, Any], digest: str, lookup: dict[str, Any], *,
@@ -478,7 +478,7 @@ class Writer:
                 attempt += 1
                 self.log.warning("A create of %s %s may have reached Pipedrive (%s); looking for it before "
                                  "retrying", kind.label, key, exc)
-                found = kind.find_created(lookup, self.ledger.claimed_ids(kind.stream))
+                found = kind.find_created(lookup, lambda ids: self.ledger.claimed_among(kind.stream, ids))
                 if found is not None:
                     return found
                 if attempt > self.settings.max_retries:
