@@ -118,18 +118,30 @@ PLAIN_STREAMS: dict[str, str | None] = {
     "patients": None,  # sampled by its own id (see sampling.py)
     "patient_cases": "patient",
     "medical_alerts": "patient",
+    "group_appointments": "booking",
     "individual_appointments": "patient",
     "attendees": "patient",
-    "group_appointments": "booking",
     "treatment_notes": "patient",
     "invoices": "patient",
     "invoice_items": "invoice",
     "communications": "patient",
 }
 
+_SPECIAL: dict[str, type[ClinikoStream]] = {
+    "settings": SettingsStream,
+    "practitioners": PractitionersStream,
+    "patient_attachments": PatientAttachmentsStream,
+}
+
+#: Sync order: what a loader needs first comes first (settings and people before the
+#: records that point at them, group appointments before their attendees, invoices
+#: before their items), so a migration target rarely has to hold a child back.
+SYNC_ORDER = [
+    "settings", "users", "practitioners", "businesses", "appointment_types", "billable_items", "products",
+    "contacts", "patients", "patient_cases", "medical_alerts", "group_appointments", "individual_appointments",
+    "attendees", "treatment_notes", "invoices", "invoice_items", "patient_attachments", "communications",
+]
+
 STREAM_TYPES: list[type[ClinikoStream]] = [
-    SettingsStream,
-    PractitionersStream,
-    *(_plain(name, rule) for name, rule in PLAIN_STREAMS.items()),
-    PatientAttachmentsStream,
+    _SPECIAL[name] if name in _SPECIAL else _plain(name, PLAIN_STREAMS[name]) for name in SYNC_ORDER
 ]

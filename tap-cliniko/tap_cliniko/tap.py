@@ -28,6 +28,10 @@ class TapCliniko(Tap):
     def discover_streams(self) -> list[ClinikoStream]:
         return [stream_type(tap=self) for stream_type in STREAM_TYPES]
 
+    def load_streams(self) -> list[ClinikoStream]:  # type: ignore[override]
+        """Keep the dependency order of STREAM_TYPES (the SDK would sort by name)."""
+        return self.discover_streams()
+
     @cached_property
     def pacer(self) -> RequestPacer:
         return RequestPacer(int(self.config.get("max_requests_per_minute", DEFAULT_MAX_RPM)))

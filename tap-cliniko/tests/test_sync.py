@@ -149,3 +149,19 @@ def test_stream_maps_drop_and_derive_fields(tmp_path: Path, cliniko_sandbox_modu
     patients = run.records["patients"]
     assert patients and all("email" not in p for p in patients)
     assert all(p["initials"] == p["first_name"][:1] + p["last_name"][:1] for p in patients)
+
+
+def test_streams_arrive_parents_first(synced: tuple[Any, TapRun]) -> None:
+    """A loader sees patients before their records and group appointments before attendees."""
+    _, run = synced
+    order: list[str] = []
+    for line in run.stdout.splitlines():
+        if '"type":"RECORD"' in line.replace(" ", ""):
+            stream = line.split('"stream":', 1)[1].split('"')[1]
+            if not order or order[-1] != stream:
+                order.append(stream)
+    assert len(order) == len(set(order)), "a stream was interleaved with another"
+    for parent, child in [("patients", "individual_appointments"), ("group_appointments", "attendees"),
+                          ("invoices", "invoice_items"), ("practitioners", "individual_appointments"),
+                          ("settings", "patients"), ("patients", "treatment_notes")]:
+        assert order.index(parent) < order.index(child), (parent, child)
