@@ -57,7 +57,7 @@ class AttachmentStore:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).expanduser().resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)  # patient files: owner-only
         self._manifest_path = self.root / MANIFEST
         self._lock = threading.Lock()
         try:
@@ -91,7 +91,9 @@ class AttachmentStore:
                 "path": str(path.relative_to(self.root)),
             }
             tmp = self._manifest_path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(self.manifest, ensure_ascii=False, indent=0), "utf-8")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with open(fd, "w", encoding="utf-8") as out:
+                out.write(json.dumps(self.manifest, ensure_ascii=False, indent=0))
             os.replace(tmp, self._manifest_path)
 
 
@@ -112,7 +114,7 @@ def fetch_to(path: Path, first: requests.Response, timeout: float, user_agent: s
 
 def _write(path: Path, response: requests.Response) -> str:
     response.raise_for_status()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     digest = hashlib.sha256()
     expected = response.headers.get("Content-Length")
     written = 0

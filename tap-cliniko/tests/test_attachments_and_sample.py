@@ -32,6 +32,11 @@ def test_attachments_download_inside_the_folder_with_matching_sha256(tmp_path: P
         assert digest == row["sha256"]
         if row.get("size") is not None:
             assert path.stat().st_size == row["size"]
+    # patient files are owner-only
+    assert folder.stat().st_mode & 0o777 == 0o700
+    assert (folder / ".manifest.json").stat().st_mode & 0o777 == 0o600
+    assert all(Path(r["local_path"]).stat().st_mode & 0o077 == 0 for r in rows)
+    assert all(Path(r["local_path"]).parent.stat().st_mode & 0o077 == 0 for r in rows)
     # nothing was written outside the folder (e.g. next to it through ../)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["1", "discover-config.json", "files"])
     storage = cliniko_sandbox.admin("GET", "/_admin/storage")

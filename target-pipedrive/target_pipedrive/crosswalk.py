@@ -141,7 +141,9 @@ def _engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
         directory = os.path.dirname(os.path.abspath(parsed.database))
-        os.makedirs(directory, exist_ok=True)
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        # patient data and before-images: owner-only; SQLite gives -wal/-shm the same mode
+        os.close(os.open(parsed.database, os.O_CREAT | os.O_RDWR, 0o600))
     engine = create_engine(url, future=True)
     if parsed.get_backend_name() == "sqlite":
         @event.listens_for(engine, "connect")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -67,9 +68,9 @@ def rows(crosswalk: Crosswalk, run_id: str | None = None) -> list[dict[str, Any]
 
 def write(crosswalk: Crosswalk, out_dir: Path, run_id: str | None = None) -> dict[str, Any]:
     """Write audit.csv and audit.json into `out_dir`; returns the JSON document."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     records = rows(crosswalk, run_id)
-    with open(out_dir / "audit.csv", "w", newline="", encoding="utf-8") as handle:
+    with _private(out_dir / "audit.csv") as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(records)
@@ -77,5 +78,13 @@ def write(crosswalk: Crosswalk, out_dir: Path, run_id: str | None = None) -> dic
     document = {"run_id": run_id, "counts": dict(counts),
                 "failures_by_code": dict(Counter(r["error_code"] for r in records if r["status"] == "failed")),
                 "runs": crosswalk.runs(), "records": records}
-    (out_dir / "audit.json").write_text(json.dumps(document, indent=2, default=str), encoding="utf-8")
+    with _private(out_dir / "audit.json") as handle:
+        handle.write(json.dumps(document, indent=2, default=str))
     return document
+
+
+def _private(path: Path) -> Any:
+    """Open for writing, owner-only: the audit names patients' source records."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    return open(fd, "w", newline="", encoding="utf-8")

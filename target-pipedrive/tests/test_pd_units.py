@@ -247,3 +247,25 @@ def test_progress_line_shows_counts_usage_rate_and_eta() -> None:
     for part in ("3 records", "notes held=1", "persons created=2", "12 requests, 60 tokens", "0.3 rec/s",
                  "for 4 waiting", "budget left ~20 writes"):
         assert part in line, part
+
+
+def test_crosswalk_and_reports_are_owner_only(tmp_path):
+    """Both hold patient data (source keys, before-images): no group or world access."""
+    import os
+
+    from target_pipedrive import report
+    from target_pipedrive.crosswalk import Crosswalk
+
+    old = os.umask(0o022)
+    try:
+        crosswalk = Crosswalk(f"sqlite:///{tmp_path / 'out' / 'crosswalk.sqlite'}")
+        crosswalk.start_run("apply")
+        report.write(crosswalk, tmp_path / "report")
+        crosswalk.close()
+    finally:
+        os.umask(old)
+    assert (tmp_path / "out" / "crosswalk.sqlite").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "out").stat().st_mode & 0o777 == 0o700
+    for name in ("audit.csv", "audit.json"):
+        assert (tmp_path / "report" / name).stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "report").stat().st_mode & 0o777 == 0o700
