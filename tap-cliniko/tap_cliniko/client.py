@@ -42,9 +42,6 @@ class ClinikoStream(RESTStream[Any]):
     is_sorted = True
     STATE_MSG_FREQUENCY = 500
     extra_retry_statuses = (429,)
-    # q[] fields that must be listed with `*` or Cliniko hides the row; derived
-    # from the schema (see `soft_delete_filters`).
-    path_suffix = ""
     #: how sample mode decides a record belongs to a sampled patient:
     #: "patient" (patient_id), "invoice" (invoice_id), "booking" (id), or None = keep all
     sample_by: str | None = None
@@ -55,7 +52,7 @@ class ClinikoStream(RESTStream[Any]):
 
     @property
     def path(self) -> str:  # type: ignore[override]
-        return f"/{self.name}{self.path_suffix}"
+        return f"/{self.name}"
 
     @property
     def records_key(self) -> str:
@@ -120,11 +117,7 @@ class ClinikoStream(RESTStream[Any]):
 
     def _request(self, prepared_request: requests.PreparedRequest, context: Context | None) -> requests.Response:
         self.pacer.acquire()
-        try:
-            return super()._request(prepared_request, context)
-        except requests.exceptions.ConnectionError as exc:
-            self._last_connection_error = exc
-            raise
+        return super()._request(prepared_request, context)
 
     def validate_response(self, response: requests.Response) -> None:
         status = response.status_code

@@ -8,7 +8,7 @@ from typing import Any
 
 import requests
 from singer_sdk import Tap
-from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 from tap_cliniko.attachments import AttachmentStore
 from tap_cliniko.client import ClinikoError, ClinikoStream, add_link_ids
@@ -125,8 +125,6 @@ class TapCliniko(Tap):
         except ClinikoError as exc:
             print(f"tap-cliniko: {exc}", file=sys.stderr)
             sys.exit(2)
-        except ConfigValidationError:
-            raise
 
 
 if __name__ == "__main__":
