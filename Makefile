@@ -3,11 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-PACKAGES := -e '.[test]' -e ./tap-cliniko -e ./target-pipedrive
+PACKAGES := -e '.[test]' -e ./tap-cliniko -e ./target-pipedrive -e ./transforms
 
 .PHONY: install test lint demo clean
 
-$(STAMP): pyproject.toml tap-cliniko/pyproject.toml target-pipedrive/pyproject.toml meltano.yml
+$(STAMP): pyproject.toml tap-cliniko/pyproject.toml target-pipedrive/pyproject.toml transforms/pyproject.toml meltano.yml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(PACKAGES)

@@ -1,0 +1,48 @@
+"""The pure translation functions the map names (no I/O; every one unit-tested).
+
+`FUNCTIONS` is the registry: the only names a map's `fn:` may use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from cliniko_map.functions import (
+    appointments,
+    billing,
+    comms,
+    contact,
+    dates,
+    files,
+    html,
+    notes,
+    patient_fields,
+    people,
+    products,
+    text,
+    workflow,
+)
+
+_EXPORTED: dict[Any, tuple[str, ...]] = {
+    text: ("clean", "person_name", "join_lines", "is_set", "first_of", "prefixed"),
+    contact: ("emails", "phones", "postal_address", "address_text", "is_valid_email"),
+    dates: ("iso_date", "utc_timestamp", "utc_due_date", "utc_due_time", "duration_hhmm", "local_time_text",
+            "local_date", "is_past"),
+    appointments: ("appointment_status", "status_done", "status_label", "appointment_subject", "status_text",
+                   "is_busy", "appointment_note"),
+    people: ("owner_email", "practitioner_label", "record_status", "skip_by_policy", "skip_when", "skip_unless",
+             "parent_skipped", "surviving_patient", "lookup_name"),
+    notes: ("treatment_note_html", "patient_notes_html", "medical_alert_html", "patient_case_html", "question_html"),
+    patient_fields: ("cf_choices", "cf_choice", "cf_value", "cf_other_text", "cf_options"),
+    billing: ("invoice_summary",),
+    products: ("clinic_currency", "prices", "product_description", "labelled", "not_archived", "hex_color",
+               "activity_icon", "duration_unit"),
+    files: ("safe_file_name",),
+    comms: ("communications_csv",),
+    workflow: ("workflow_reference",),
+    html: ("sanitize_html", "text_html"),
+}
+
+FUNCTIONS: dict[str, Callable[..., Any]] = {name: getattr(module, name)
+                                            for module, names in _EXPORTED.items() for name in names}

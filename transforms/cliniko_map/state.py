@@ -1,0 +1,117 @@
+"""What the map remembers between records - and, when the caller persists it, between runs.
+
+All of it is plain JSON (`to_dict` / `from_dict`):
+- tables: rows of reference streams by id (practitioners, users, appointment types, ...),
+  kept to the fields the map's `remember:` lists, for lookups;
+- waiting: records whose output needs a row not seen yet (an attendee before its group
+  appointment), and records to re-map when a row they used changes, by "table:id";
+- records: the raw records of those dependants (so they can be re-mapped);
+- groups: rollup rows per group (every invoice of a patient), so figures are recomputed
+  over all of them; dirty: groups changed since the last flush;
+- persons: the last person record built per source key (a rollup re-emits it with new
+  figures); artifacts_dirty: reference files to rewrite at the next flush.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+STATE_VERSION = 1
+
+
+@dataclass
+class State:
+    tables: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    waiting: dict[str, list[list[str]]] = field(default_factory=dict)
+    records: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    groups: dict[str, dict[str, dict[str, dict[str, dict[str, Any]]]]] = field(default_factory=dict)
+    dirty: dict[str, list[str]] = field(default_factory=dict)
+    persons: dict[str, dict[str, Any]] = field(default_factory=dict)
+    artifacts_dirty: list[str] = field(default_factory=list)
+
+    # -- tables ---------------------------------------------------------------------------------
+    def row(self, table: str, row_id: Any) -> dict[str, Any] | None:
+        if row_id is None:
+            return None
+        return self.tables.get(table, {}).get(str(row_id))
+
+    def put_row(self, table: str, row_id: str, row: dict[str, Any]) -> bool:
+        """Store a row; True when it is new or changed."""
+        rows = self.tables.setdefault(table, {})
+        if rows.get(row_id) == row:
+            return False
+        rows[row_id] = row
+        return True
+
+    # -- dependants -----------------------------------------------------------------------------
+    def wait_for(self, table: str, row_id: str, stream: str, record: dict[str, Any]) -> None:
+        """Re-map `record` whenever row `table:row_id` arrives or changes."""
+        self.records.setdefault(stream, {})[str(record["id"])] = record
+        entry = [stream, str(record["id"])]
+        bucket = self.waiting.setdefault(f"{table}:{row_id}", [])
+        if entry not in bucket:
+            bucket.append(entry)
+
+    def dependants(self, table: str, row_id: str) -> list[tuple[str, dict[str, Any]]]:
+        out = []
+        for stream, record_id in self.waiting.get(f"{table}:{row_id}", []):
+            record = self.records.get(stream, {}).get(record_id)
+            if record is not None:
+                out.append((stream, record))
+        return out
+
+    def missing(self) -> list[tuple[str, str, str]]:
+        """(stream, record id, "table:id") for every record still waiting for a row."""
+        out = []
+        for key, entries in sorted(self.waiting.items()):
+            table, _, row_id = key.partition(":")
+            if self.row(table, row_id) is None:
+                out.extend((stream, record_id, key) for stream, record_id in entries)
+        return out
+
+    # -- rollups --------------------------------------------------------------------------------
+    def put_part(self, rollup: str, group: str, part: str, row_id: str, row: dict[str, Any]) -> bool:
+        rows = self.groups.setdefault(rollup, {}).setdefault(group, {}).setdefault(part, {})
+        if rows.get(row_id) == row:
+            return False
+        rows[row_id] = row
+        self.mark_dirty(rollup, group)
+        return True
+
+    def drop_part(self, rollup: str, group: str, part: str, row_id: str) -> None:
+        rows = self.groups.get(rollup, {}).get(group, {}).get(part, {})
+        if rows.pop(row_id, None) is not None:
+            self.mark_dirty(rollup, group)
+
+    def group_rows(self, rollup: str, group: str) -> dict[str, list[dict[str, Any]]] | None:
+        parts = self.groups.get(rollup, {}).get(group)
+        if parts is None:
+            return None
+        return {part: [rows[k] for k in sorted(rows)] for part, rows in parts.items()}
+
+    def mark_dirty(self, rollup: str, group: str) -> None:
+        bucket = self.dirty.setdefault(rollup, [])
+        if group not in bucket:
+            bucket.append(group)
+
+    def clean(self, rollup: str, group: str) -> None:
+        if group in self.dirty.get(rollup, []):
+            self.dirty[rollup].remove(group)
+
+    # -- persistence ----------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": STATE_VERSION, "tables": self.tables, "waiting": self.waiting, "records": self.records,
+                "groups": self.groups, "dirty": self.dirty, "persons": self.persons,
+                "artifacts_dirty": self.artifacts_dirty}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> State:
+        if not data:
+            return cls()
+        if data.get("version") != STATE_VERSION:
+            raise ValueError(f"map state version {data.get('version')!r} is not {STATE_VERSION}; "
+                             "start from an empty state (a full run rebuilds it)")
+        return cls(tables=data.get("tables") or {}, waiting=data.get("waiting") or {},
+                   records=data.get("records") or {}, groups=data.get("groups") or {}, dirty=data.get("dirty") or {},
+                   persons=data.get("persons") or {}, artifacts_dirty=list(data.get("artifacts_dirty") or []))
