@@ -47,8 +47,8 @@ def line_of(value: Any, default: int = 0) -> int:
     return int(getattr(value, "line", 0) or default)
 
 
-class _Loader(yaml.SafeLoader):
-    pass
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """Safe loading (libyaml's parser when present: ten times faster) with our constructors."""
 
 
 def _mapping(loader: _Loader, node: yaml.MappingNode) -> LDict:
@@ -82,7 +82,7 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _sequen
 def load_text(text: str, file: str | None = None) -> Any:
     """Parse YAML text into LDict/LList trees; syntax errors become MapError with the line."""
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader derives from SafeLoader
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader derives from (C)SafeLoader
     except MapError as exc:
         raise MapError(exc.reason, file, exc.line) from None
     except yaml.MarkedYAMLError as exc:

@@ -72,6 +72,6 @@ def appointment_note(status_line: str | None = None, local_time: str | None = No
             ("Telehealth", telehealth_url), ("Archived in Cliniko", archived_at and str(archived_at))]
     lines = [f"<b>{label}:</b> {text_html(value)}" for label, value in rows if value]
     out = f"<p>{'<br>'.join(lines)}</p>" if lines else ""
-    if clean(notes):
-        out += f"<p><b>Appointment notes:</b><br>{text_html(clean(notes))}</p>"
+    if notes and notes.strip():  # line breaks kept: appointment notes are often lists
+        out += f"<p><b>Appointment notes:</b><br>{text_html(notes.strip())}</p>"
     return out or "<p>Appointment</p>"
