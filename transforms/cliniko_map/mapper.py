@@ -14,12 +14,15 @@ Every input record ends as output records, or in `result.skipped` / `result.defe
 
 from __future__ import annotations
 
+import hashlib
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from cliniko_map import policies as policies_module
 from cliniko_map.artifacts import write_bytes
 from cliniko_map.compiler import compile_map
 from cliniko_map.evaluate import Env, call, evaluate
@@ -28,7 +31,7 @@ from cliniko_map.names import CLINIKO_STREAMS
 from cliniko_map.spec import MapSpec, Output, Rollup, StreamSpec
 from cliniko_map.state import State
 from cliniko_map.walk import describe
-from cliniko_map.yamlload import load_file, load_text
+from cliniko_map.yamlload import MapError, load_file, load_text
 
 Record = tuple[str, dict[str, Any]]
 MAX_DEPTH = 4  # re-mapping dependants of dependants stops here (the Cliniko graph is shallow)
@@ -52,6 +55,17 @@ class MapResult(list):
         self.rolled_up.extend(other.rolled_up)
 
 
+def with_policies(spec: MapSpec, overrides: dict[str, Any] | None) -> MapSpec:
+    """The spec with some policies overridden (checked like the file's; part of the digest)."""
+    if not overrides:
+        return spec
+    values, problems = policies_module.resolve({**spec.policies, **overrides})
+    if problems:
+        raise MapError(f"{problems[0][1]} (given as an override)", spec.file)
+    digest = hashlib.sha256((spec.digest + json.dumps(overrides, sort_keys=True, default=str)).encode()).hexdigest()
+    return replace(spec, policies=values, digest=digest)
+
+
 def default_map_path() -> Path:
     return Path(str(resources.files("cliniko_map").joinpath("cliniko.yaml")))
 
@@ -70,20 +84,24 @@ class Map:
     # -- loading ----------------------------------------------------------------------------
     @classmethod
     def load(cls, path: str | Path | None = None, *, state: dict[str, Any] | None = None,
-             output_dir: str | Path | None = None, now: datetime | None = None) -> Map:
+             output_dir: str | Path | None = None, now: datetime | None = None,
+             policies: dict[str, Any] | None = None) -> Map:
         """Load and check a map file (default: the packaged cliniko.yaml).
 
         Raises MapError ("file:line: reason") for any problem. `state` is what
         `export_state()` returned at the end of the previous run; `output_dir` is where
-        generated files (communication CSVs, workflow-reference.json) are written.
+        generated files (communication CSVs, workflow-reference.json) are written;
+        `policies` overrides the file's policies (e.g. a target setting exclude_clinical).
         """
         file = Path(path) if path else default_map_path()
-        return cls(compile_map(load_file(file), str(file)), state=State.from_dict(state), output_dir=output_dir,
-                   now=now)
+        spec = with_policies(compile_map(load_file(file), str(file)), policies)
+        return cls(spec, state=State.from_dict(state), output_dir=output_dir, now=now)
 
     @classmethod
-    def from_text(cls, text: str, *, file: str = "<map>", **kwargs: Any) -> Map:
-        return cls(compile_map(load_text(text, file), file), **kwargs)
+    def from_text(cls, text: str, *, file: str = "<map>", policies: dict[str, Any] | None = None,
+                  state: dict[str, Any] | None = None, **kwargs: Any) -> Map:
+        spec = with_policies(compile_map(load_text(text, file), file), policies)
+        return cls(spec, state=State.from_dict(state), **kwargs)
 
     # -- what the map says --------------------------------------------------------------------
     @property
@@ -226,10 +244,10 @@ class Map:
         for name, artifact in self.spec.artifacts.items():
             if spec.name in artifact.tables and name not in self.state.artifacts_dirty:
                 self.state.artifacts_dirty.append(name)
-        if spec.name == "settings":
-            result.extend(r for r in self.definitions() if any(
-                cf.options_from and r[1]["source_key"].endswith(f":{cf.entity}:{cf.id}")
-                for cf in self.spec.custom_fields.values()))
+        if spec.name == "settings":  # the clinic's own options for fields that take them from settings
+            sourced = {f"{self.spec.prefix}:custom_field:{cf.entity}:{cf.id}"
+                       for cf in self.spec.custom_fields.values() if cf.options_from}
+            result.extend(r for r in self.definitions() if r[1]["source_key"] in sourced)
         if depth < MAX_DEPTH:
             for stream, dependant in self.state.dependants(spec.name, rid):
                 self._map(stream, dependant, result, remember=False, depth=depth + 1)

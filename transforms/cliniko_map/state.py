@@ -47,7 +47,8 @@ class State:
     # -- dependants -----------------------------------------------------------------------------
     def wait_for(self, table: str, row_id: str, stream: str, record: dict[str, Any]) -> None:
         """Re-map `record` whenever row `table:row_id` arrives or changes."""
-        self.records.setdefault(stream, {})[str(record["id"])] = record
+        slim = {k: v for k, v in record.items() if not (isinstance(v, dict) and set(v) == {"links"})}
+        self.records.setdefault(stream, {})[str(record["id"])] = slim
         entry = [stream, str(record["id"])]
         bucket = self.waiting.setdefault(f"{table}:{row_id}", [])
         if entry not in bucket:

@@ -9,7 +9,6 @@ import csv
 import hashlib
 import io
 import json
-from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -17,49 +16,9 @@ from typing import Any
 
 import pytest
 from map_contract import problems
+from map_helpers import NOW, Clinic, Run, migrate
 
 from cliniko_map import Map
-from conftest import NOW, Clinic
-
-
-@dataclass
-class Run:
-    map: Map
-    records: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    skipped: dict[str, str] = field(default_factory=dict)
-    rolled_up: dict[str, str] = field(default_factory=dict)
-    silent: list[str] = field(default_factory=list)  # inputs with no outcome at all
-
-    def feed(self, stream: str, record: dict[str, Any]) -> None:
-        result = self.map.apply(stream, record)
-        self.collect(result)
-        if not (len(result) or result.skipped or result.rolled_up or result.deferred):
-            self.silent.append(f"{stream}:{record['id']}")
-
-    def collect(self, result: Any) -> None:
-        self.records.extend(result)
-        self.skipped.update(result.skipped)
-        self.rolled_up.update(result.rolled_up)
-
-    def last(self, stream: str) -> dict[str, dict[str, Any]]:
-        """The latest record per source key of a contract stream (what Pipedrive ends up with)."""
-        out: dict[str, dict[str, Any]] = {}
-        for s, r in self.records:
-            if s == stream:
-                out[r["source_key"]] = r
-        return out
-
-
-def migrate(clinic: Clinic, out_dir: Path, edit: dict[str, Any] | None = None, **policies: Any) -> Run:
-    m = Map.load(now=NOW, output_dir=out_dir)
-    if policies:
-        m.spec.policies.update(policies)
-    run = Run(m)
-    run.records.extend(m.definitions())
-    for stream, record in clinic.in_tap_order():
-        run.feed(stream, (edit or {}).get(f"{stream}:{record['id']}", record))
-    run.collect(m.flush())
-    return run
 
 
 @pytest.fixture(scope="module")

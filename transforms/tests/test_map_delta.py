@@ -12,11 +12,10 @@ from typing import Any
 
 import pytest
 from map_contract import problems
-from test_map_clinic import migrate
+from map_helpers import NOW, Clinic, migrate
 
 from cliniko_map import Map
 from cliniko_map.state import State
-from conftest import NOW, Clinic
 
 
 @pytest.fixture(scope="module")

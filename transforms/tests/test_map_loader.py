@@ -168,6 +168,25 @@ def test_the_digest_follows_rules_not_the_confirmation() -> None:
     assert Map.from_text(edited("  draft_notes: migrate ", "  draft_notes: skip ")).digest != base
 
 
+def test_policy_overrides_are_checked_and_change_the_digest() -> None:
+    base = Map.load()
+    strict = Map.load(policies={"exclude_clinical": True})
+    assert strict.policies["exclude_clinical"] is True and strict.digest != base.digest
+    with pytest.raises(MapError, match=r"policy draft_notes must be one of migrate, skip \(given as an override\)"):
+        Map.load(policies={"draft_notes": "maybe"})
+
+
+def test_a_function_failing_on_a_record_names_the_line_not_the_value() -> None:
+    from cliniko_map import MapRuntimeError
+
+    record = dict(PATIENT, patient_phone_numbers="0400 SECRET 99")  # a string where Cliniko sends a list
+    with pytest.raises(MapRuntimeError) as info:
+        Map.load(now=NOW).apply("patients", record)
+    assert str(info.value) == (f"{default_map_path()}:{line_of(TEXT, '          phones: {fn: phones')}: "
+                               "phones() failed with AttributeError")
+    assert "SECRET" not in str(info.value)
+
+
 def test_vocabularies_match_the_tap_and_the_target() -> None:
     from map_contract import STREAMS, properties
 
