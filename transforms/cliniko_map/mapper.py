@@ -27,6 +27,7 @@ from cliniko_map.artifacts import write_bytes
 from cliniko_map.compiler import compile_map
 from cliniko_map.evaluate import Env, call, evaluate
 from cliniko_map.functions.patient_fields import cf_options
+from cliniko_map.functions.people import owner_email, practitioner_label
 from cliniko_map.names import CLINIKO_STREAMS
 from cliniko_map.spec import MapSpec, Output, Rollup, StreamSpec
 from cliniko_map.state import State
@@ -129,6 +130,17 @@ class Map:
         """Per Cliniko stream: what it becomes, the Cliniko fields read, the Pipedrive fields
         written and whether it is clinical (for the plan's privacy listing)."""
         return describe(self.spec)
+
+    def practitioners(self) -> list[dict[str, Any]]:
+        """Every practitioner seen, with the e-mail their activities and notes are owned by
+        (None: unattributed), for the plan's practitioner -> Pipedrive user listing."""
+        out = []
+        for pid, row in sorted(self.state.tables.get("practitioners", {}).items()):
+            user = self.state.row("users", row.get("user_id")) or {}
+            out.append({"cliniko_id": pid, "name": practitioner_label(row, pid),
+                        "active": row.get("active") is not False,
+                        "email": owner_email(user.get("email"), self.spec.policies["unattributed_practitioner"])})
+        return out
 
     def definitions(self) -> list[Record]:
         """custom_fields records to send before any person or product (options include the

@@ -195,6 +195,17 @@ def test_inactive_practitioner_is_kept_for_audit(run: Run, clinic: Clinic) -> No
     assert activity["owner_email"] == owner_of(clinic, appt["practitioner_id"])
 
 
+def test_practitioners_are_listed_for_user_matching(run: Run, clinic: Clinic) -> None:
+    listed = {p["cliniko_id"]: p for p in run.map.practitioners()}
+    raw = clinic.stream("practitioners")
+    assert set(listed) == {p["id"] for p in raw}
+    for p in raw:
+        assert listed[p["id"]]["email"] == owner_of(clinic, p["id"])
+        assert listed[p["id"]]["active"] is p["active"]
+    inactive = clinic.edge("inactive_practitioner")["id"]
+    assert listed[inactive]["active"] is False and "inactive" in listed[inactive]["name"]
+
+
 def test_group_attendees_become_activities_with_the_group_time(run: Run, clinic: Clinic) -> None:
     groups = by_id(clinic.stream("group_appointments"))
     activities = run.last("activities")
