@@ -81,6 +81,7 @@ class Map:
         self.output_dir = Path(output_dir or "output/map").resolve()
         self.now = (now or datetime.now(UTC)).astimezone(UTC)
         self.artifact_paths: dict[str, Path] = {}
+        self._option_cache: dict[str, list[str]] = {}
 
     # -- loading ----------------------------------------------------------------------------
     @classmethod
@@ -143,21 +144,36 @@ class Map:
         return out
 
     def definitions(self) -> list[Record]:
-        """custom_fields records to send before any person or product (options include the
-        clinic's own choices once the settings stream has been seen)."""
-        definition = (self.state.row("settings", "settings") or {}).get("patient_custom_fields_definition")
+        """custom_fields records to send before any person or product. An enum/set field
+        whose options come from Cliniko's settings is left out until the settings stream
+        has supplied them (Pipedrive needs options to create it); until then its values
+        are left out of records too."""
         out = []
         for cf in self.spec.custom_fields.values():
             record: dict[str, Any] = {"source_key": f"{self.spec.prefix}:custom_field:{cf.entity}:{cf.id}",
                                       "entity": cf.entity, "label": cf.label, "field_type": cf.field_type}
-            options = list(cf.options)
-            if cf.options_from:
-                section, name = cf.options_from
-                options += [o for o in cf_options(definition, name, section) if o not in options]
+            options = self._options(cf.id)
             if options:
                 record["options"] = options
+            elif cf.field_type in ("enum", "set"):
+                continue
             out.append(("custom_fields", record))
         return out
+
+    def _options(self, field_id: str) -> list[str]:
+        if field_id not in self._option_cache:
+            cf = self.spec.custom_fields[field_id]
+            options = list(cf.options)
+            if cf.options_from:
+                definition = (self.state.row("settings", "settings") or {}).get("patient_custom_fields_definition")
+                section, name = cf.options_from
+                options += [o for o in cf_options(definition, name, section) if o not in options]
+            self._option_cache[field_id] = options
+        return self._option_cache[field_id]
+
+    def _defined(self, field_id: str) -> bool:
+        cf = self.spec.custom_fields[field_id]
+        return cf.field_type not in ("enum", "set") or bool(self._options(field_id))
 
     # -- applying -------------------------------------------------------------------------------
     def apply(self, stream: str, record: dict[str, Any]) -> MapResult:
@@ -257,6 +273,7 @@ class Map:
             if spec.name in artifact.tables and name not in self.state.artifacts_dirty:
                 self.state.artifacts_dirty.append(name)
         if spec.name == "settings":  # the clinic's own options for fields that take them from settings
+            self._option_cache.clear()
             sourced = {f"{self.spec.prefix}:custom_field:{cf.entity}:{cf.id}"
                        for cf in self.spec.custom_fields.values() if cf.options_from}
             result.extend(r for r in self.definitions() if r[1]["source_key"] in sourced)
@@ -312,7 +329,7 @@ class Map:
         if output.custom_fields:
             out["custom_fields"] = {self.spec.custom_fields[fid].label: evaluate(value_spec, env)
                                     for fid, value_spec in output.custom_fields
-                                    if not (exclude and fid in output.clinical_fields)}
+                                    if self._defined(fid) and not (exclude and fid in output.clinical_fields)}
         if output.to == "persons":
             self.state.persons[key] = json.loads(json.dumps(out))
             out = self._with_rollups(key, out)

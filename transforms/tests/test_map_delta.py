@@ -170,3 +170,19 @@ def test_state_of_another_version_is_refused() -> None:
     with pytest.raises(ValueError, match="map state version"):
         State.from_dict({"version": 99})
     assert State.from_dict(None).to_dict()["version"] == 1
+
+
+def test_an_enum_waits_for_its_options_from_settings(clinic: Clinic, tmp_path: Path) -> None:
+    m = Map.load(now=NOW, output_dir=tmp_path)
+    labels = {r["label"] for _, r in m.definitions()}
+    assert "Insurance type" not in labels and "Cliniko status" in labels  # static options are known up front
+    patient = clinic.edge("patient_insurance_full")
+    before = next(r for s, r in m.apply("patients", patient) if s == "persons")
+    assert "Insurance type" not in before["custom_fields"]  # never a value for a field Pipedrive cannot have yet
+    result = m.apply("settings", clinic.stream("settings")[0])
+    [(stream, definition)] = list(result)
+    assert stream == "custom_fields" and definition["label"] == "Insurance type"
+    assert "Private health" in definition["options"] and problems("custom_fields", definition) == []
+    after = next(r for s, r in m.apply("patients", patient) if s == "persons")
+    assert after["custom_fields"]["Insurance type"] == "Private health"
+    assert ("custom_fields", definition) in m.definitions()
