@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from target_pipedrive import confirm as confirm_mod
 from target_pipedrive import report as report_mod
 from target_pipedrive import rollback as rollback_mod
 from target_pipedrive.client import PipedriveClient
@@ -139,6 +140,24 @@ def runs(ctx: click.Context) -> None:
     for run in Crosswalk(settings.crosswalk_url).runs():
         click.echo(f"{run['run_id']}  {run['kind']:<8} {run['status']:<8} started {run['started_at']}  "
                    f"finished {run['finished_at'] or '-'}")
+
+
+@main.command("confirm-map")
+@click.option("--from", "source", default=None,
+              help="The map you reviewed in the plan (default: the packaged map of cliniko_map).")
+@click.option("--out", default=None, help="Where to write the confirmed map (default: the `map` setting).")
+@click.pass_context
+def confirm_map(ctx: click.Context, source: str | None, out: str | None) -> None:
+    """Confirm a map after reviewing its plan: writes it with confirmation.confirmed true and its hash."""
+    out = out or ctx.obj["config"].get("map")
+    if not out:
+        raise click.UsageError("set the `map` setting (or --out) to where the confirmed map should be written")
+    try:
+        digest = confirm_mod.confirm(source, out)
+    except TargetError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Confirmed {source or 'the packaged map'} (hash {digest}) -> {out}; "
+               "target-pipedrive now applies it (editing any rule un-confirms it).")
 
 
 if __name__ == "__main__":

@@ -122,6 +122,12 @@ rollback_steps = Table(
     Column("message", Text, nullable=False),
     Column("at", String(32), nullable=False),
 )
+kv = Table(  # small named values that must survive between runs (e.g. the map's memory)
+    "kv", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", JSON),
+    Column("updated_at", String(32), nullable=False),
+)
 budget = Table(
     "budget", metadata,
     Column("day", String(10), primary_key=True),
@@ -295,6 +301,17 @@ class Crosswalk:
         for row in rows:
             row["record"] = json.loads(row["record"])
         return rows
+
+    # -- named values ---------------------------------------------------------------------------
+    def get_value(self, name: str) -> Any:
+        with self.engine.connect() as c:
+            row = c.execute(select(kv.c.value).where(kv.c.name == name)).first()
+        return row[0] if row is not None else None
+
+    def put_value(self, name: str, value: Any) -> None:
+        with self._tx() as c:
+            c.execute(delete(kv).where(kv.c.name == name))
+            c.execute(insert(kv).values(name=name, value=value, updated_at=now_iso()))
 
     # -- audit ----------------------------------------------------------------------------------
     def audit(self, run_id: str, stream: str, source_key: str, status: str, code: str, message: str,

@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import TextIO
 
-OUTCOMES = ("created", "updated", "matched", "unchanged", "failed", "held", "deferred")
+OUTCOMES = ("created", "updated", "matched", "unchanged", "failed", "held", "deferred", "skipped", "rolled_up")
 
 
 class Progress:

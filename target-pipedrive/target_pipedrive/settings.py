@@ -16,6 +16,7 @@ from singer_sdk import typing as th
 
 DEFAULT_BASE_URL = "https://api.pipedrive.com"
 DEFAULT_CROSSWALK_URL = "sqlite:///output/crosswalk.sqlite"
+DEFAULT_MAP_OUTPUT_DIR = "output/map"
 BASE_DAILY_TOKENS = 30_000
 # plan tier -> (API-token burst per 2 s, daily budget multiplier)
 PLAN_TIERS: dict[str, tuple[int, int]] = {"lite": (20, 1), "growth": (40, 2), "premium": (100, 5), "ultimate": (120, 7)}
@@ -26,8 +27,11 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property("base_url", th.StringType, default=DEFAULT_BASE_URL,
                 description="https://<company>.pipedrive.com, https://api.pipedrive.com or a loopback sandbox URL."),
     th.Property("map", th.StringType,
-                description="Cliniko->Pipedrive map to apply inline (accepted; not applied yet: input must already "
-                            "be Pipedrive-shaped)."),
+                description="Cliniko->Pipedrive map applied inline to Cliniko streams (default: the packaged map of "
+                            "the cliniko_map package). Contract streams (persons, ...) are loaded unmapped."),
+    th.Property("map_output_dir", th.StringType, default=DEFAULT_MAP_OUTPUT_DIR,
+                description="Folder for the files the map generates (per-patient communication CSVs, "
+                            "workflow-reference.json); relative to the working directory."),
     th.Property("crosswalk_url", th.StringType, default=DEFAULT_CROSSWALK_URL,
                 description="SQLAlchemy URL of the crosswalk database (relative SQLite paths are resolved from the "
                             "working directory)."),
@@ -105,6 +109,8 @@ class Settings:
     request_timeout_s: float = 60.0
     max_retries: int = 8
     progress_interval_s: float = 10.0
+    map_path: str | None = None
+    map_output_dir: str = DEFAULT_MAP_OUTPUT_DIR
 
     @property
     def dry_run(self) -> bool:
@@ -144,4 +150,6 @@ class Settings:
             max_retries=int(config.get("max_retries") if config.get("max_retries") is not None else 8),
             progress_interval_s=float(config["progress_interval_s"]) if config.get("progress_interval_s")
             is not None else 10.0,
+            map_path=str(config["map"]) if config.get("map") else None,
+            map_output_dir=str(config.get("map_output_dir") or DEFAULT_MAP_OUTPUT_DIR),
         )

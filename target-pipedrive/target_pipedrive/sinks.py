@@ -37,6 +37,14 @@ class ContractSink(RecordSink):
         self._target.writer.process(self.stream_name, plain(contract_record))
 
 
+class MappedSink(ContractSink):
+    """A Cliniko stream: each record goes through the map, its results to the Writer."""
+
+    def process_record(self, record: dict[str, Any], context: dict[str, Any]) -> None:
+        source_record = {k: v for k, v in record.items() if not k.startswith("_sdc_")}
+        self._target.mapping.apply(self.stream_name, source_record)
+
+
 class IgnoredSink(RecordSink):
     """A stream outside the contract, skipped because `ignore_unknown_streams` is set."""
 

@@ -10,6 +10,7 @@ code: 0 ok, 1 some records failed or wait for a parent, 2 bad config/input/token
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from functools import cached_property
 from typing import IO, Any, ClassVar
 
@@ -22,10 +23,11 @@ from target_pipedrive import contract
 from target_pipedrive.client import PipedriveClient
 from target_pipedrive.crosswalk import Crosswalk
 from target_pipedrive.errors import ContractError, TargetError
+from target_pipedrive.mapping import MapStage, is_source_stream
 from target_pipedrive.pacing import utc_day
 from target_pipedrive.progress import Progress
 from target_pipedrive.settings import CONFIG_SCHEMA, Settings
-from target_pipedrive.sinks import ContractSink, IgnoredSink
+from target_pipedrive.sinks import ContractSink, IgnoredSink, MappedSink
 from target_pipedrive.writer import Writer
 
 
@@ -47,9 +49,8 @@ class TargetPipedrive(Target):
         self._writer: Writer | None = None
         self._last_state: dict | None = None
         self.exit_code = 0
-        if self.config.get("map"):
-            self.logger.warning("The 'map' setting is accepted but not applied yet: input must already be "
-                                "Pipedrive-shaped")
+        self._mapping: MapStage | None = None
+        self._source_shaped: dict[str, bool] = {}
 
     # -- configuration ---------------------------------------------------------------------------
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
@@ -80,10 +81,26 @@ class TargetPipedrive(Target):
             self._writer = Writer(settings, crosswalk, client, progress, self.logger)
         return self._writer
 
+    @property
+    def mapping(self) -> MapStage:
+        """The map stage, loaded on the first Cliniko stream (or at start when `map` is set)."""
+        if self._mapping is None:
+            self._mapping = MapStage(self.settings, lambda: self.writer, self.logger)
+        return self._mapping
+
     # -- sinks --------------------------------------------------------------------------------------
+    def get_sink(self, stream_name: str, *, record: dict | None = None, schema: dict | None = None,
+                 key_properties: Sequence[str] | None = None) -> Sink:
+        if schema is not None:  # `products` is both a Cliniko stream and a contract stream: the schema tells
+            self._source_shaped[stream_name] = "source_key" not in (schema.get("properties") or {})
+        return super().get_sink(stream_name, record=record, schema=schema, key_properties=key_properties)
+
     def get_sink_class(self, stream_name: str) -> type[Sink]:
-        if stream_name in contract.STREAMS:
+        source_shaped = self._source_shaped.get(stream_name, True)
+        if stream_name in contract.STREAMS and not (source_shaped and is_source_stream(stream_name)):
             return ContractSink
+        if is_source_stream(stream_name) and self.mapping.handles(stream_name):
+            return MappedSink
         if self.settings.ignore_unknown_streams:
             return IgnoredSink
         raise ContractError(f"Stream '{stream_name}' is not part of the input contract "
@@ -91,6 +108,8 @@ class TargetPipedrive(Target):
 
     # -- STATE ----------------------------------------------------------------------------------------
     def _process_state_message(self, message_dict: dict) -> None:
+        if self._mapping is not None:
+            self._mapping.checkpoint()  # rollups written and the map's memory kept before the STATE moves
         super()._process_state_message(message_dict)
         self.drain_all()  # RecordSinks hold nothing: this only relays the STATE now
 
@@ -103,6 +122,8 @@ class TargetPipedrive(Target):
     # -- end of input ---------------------------------------------------------------------------------
     def process_endofpipe(self) -> None:
         try:
+            if self._mapping is not None:
+                self._mapping.finish()
             self.exit_code = self.writer.finish()
             super().process_endofpipe()
         finally:
@@ -110,6 +131,8 @@ class TargetPipedrive(Target):
 
     def listen(self, file_input: IO[str] | None = None) -> None:
         try:
+            if self.config.get("map"):
+                _ = self.mapping  # a configured map is checked before the first message
             super().listen(file_input)
         except TargetError as exc:
             if self._writer is not None:

@@ -80,12 +80,17 @@ def test_config_and_input_errors_end_with_one_clear_sentence(pipedrive_sandbox: 
     assert wrong_token.returncode == 2
     assert "Pipedrive rejected the API token (HTTP 401)" in wrong_token.stderr
     assert "Traceback" not in wrong_token.stderr and "not-the-token" not in wrong_token.stderr
-    unknown = run_target(cfg, [schema("patients")], tmp_path)
+    unknown = run_target(cfg, [schema("leads")], tmp_path)
     assert unknown.returncode == 2
-    assert "Stream 'patients' is not part of the input contract" in unknown.stderr
+    assert "Stream 'leads' is not part of the input contract" in unknown.stderr
     assert "Traceback" not in unknown.stderr
-    ignored = run_target({**cfg, "ignore_unknown_streams": True}, [schema("patients")], tmp_path)
+    ignored = run_target({**cfg, "ignore_unknown_streams": True}, [schema("leads")], tmp_path)
     assert ignored.returncode == 0
+    # a Cliniko stream goes through the map, which must be confirmed before anything is written
+    unconfirmed = run_target(cfg, [schema("patients")], tmp_path)
+    assert unconfirmed.returncode == 2
+    assert "is not confirmed, so nothing was written" in unconfirmed.stderr
+    assert "confirm-map" in unconfirmed.stderr and "Traceback" not in unconfirmed.stderr
 
 
 def test_admin_commands_refuse_bad_arguments(pipedrive_sandbox: Any, tmp_path: Path) -> None:

@@ -1,0 +1,146 @@
+"""The map stage: Cliniko records in front of the Writer, through the `cliniko_map` package.
+
+Loaded once per run (an invalid map, a missing file or, in apply mode, an unconfirmed map
+stops the run with exit 2 before any write). The map's custom-field definitions go first;
+every Cliniko record becomes the contract records the map makes of it; what the map skips
+or rolls up is written to the audit (status `skipped`), so source counts reconcile. The
+map's memory (lookups, waiting records, per-patient rollup parts) is kept in the
+crosswalk, so a delta run recomputes rollups over all of a patient's rows.
+
+`cliniko_map` is imported here only: the target needs it only when it maps.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from target_pipedrive.errors import RecordError, TargetError
+from target_pipedrive.sinks import plain
+
+if TYPE_CHECKING:
+    from target_pipedrive.settings import Settings
+    from target_pipedrive.writer import Writer
+
+STATE_KEY = "map_state"
+CONFIRM_HINT = ("run with mode=plan and review it, then confirm it with `target-pipedrive-admin confirm-map` "
+                "(`meltano invoke target-pipedrive:confirm-map`), which writes the map with confirmation.confirmed "
+                "true and its hash to the `map` setting's path")
+
+
+class MapLoadError(TargetError):
+    """The map cannot be used (exit 2, nothing written)."""
+
+
+def load_map(path: str | None, output_dir: str, state: dict[str, Any] | None = None) -> Any:
+    """A checked `cliniko_map.Map`; raises MapLoadError with one sentence (file:line: reason)."""
+    try:
+        from cliniko_map import Map, MapError
+    except ImportError:
+        raise MapLoadError("Cliniko streams need the map package (cliniko_map): install ./transforms next to "
+                           "target-pipedrive.") from None
+    if path and not Path(path).is_file():
+        raise MapLoadError(f"map file {path} does not exist (setting `map`); to confirm the packaged map: "
+                           f"{CONFIRM_HINT}.")
+    try:
+        return Map.load(path or None, state=state, output_dir=output_dir)
+    except MapError as exc:
+        raise MapLoadError(f"invalid map: {exc}") from None
+    except OSError as exc:
+        raise MapLoadError(f"cannot read map {path}: {exc.strerror}") from None
+
+
+def is_source_stream(stream: str) -> bool:
+    """A Cliniko stream (the map's input), known without loading a map."""
+    try:
+        from cliniko_map.names import CLINIKO_STREAMS
+    except ImportError:
+        return False
+    return stream in CLINIKO_STREAMS
+
+
+def is_confirmed(m: Any) -> bool:
+    """Confirmed by a person, for exactly this content (the hash changes whenever a rule does)."""
+    return bool(m.confirmed) and m.confirmed_plan == m.digest
+
+
+class MapStage:
+    def __init__(self, settings: Settings, writer_factory: Any, logger: logging.Logger) -> None:
+        m = load_map(settings.map_path, settings.map_output_dir)
+        self.file = settings.map_path or "the packaged map"
+        if not settings.dry_run and not is_confirmed(m):
+            what = "was changed since it was confirmed" if m.confirmed else "is not confirmed"
+            raise MapLoadError(f"The map ({self.file}) {what}, so nothing was written: {CONFIRM_HINT}.")
+        self.writer: Writer = writer_factory()
+        state = self.writer.crosswalk.get_value(STATE_KEY)
+        self.map = load_map(settings.map_path, settings.map_output_dir, state) if state else m
+        self.dry_run = settings.dry_run
+        self.log = logger
+        self.streams: set[str] = set(self.map.spec.streams)
+        self._started = False
+
+    def handles(self, stream: str) -> bool:
+        return stream in self.streams
+
+    # -- per record ------------------------------------------------------------------------------
+    def start(self) -> None:
+        if not self._started:
+            self._started = True
+            # an enum whose options come from the clinic's settings is sent when they arrive (the map
+            # re-emits it then): Pipedrive refuses an enum field without options
+            self._send([(s, r) for s, r in self.map.definitions()
+                        if r.get("options") or r.get("field_type") not in ("enum", "set")])
+
+    def apply(self, stream: str, record: dict[str, Any]) -> None:
+        from cliniko_map import MapRuntimeError
+
+        self.start()
+        try:
+            result = self.map.apply(stream, plain(record))
+        except MapRuntimeError as exc:
+            key = f"{self.map.spec.prefix}:{stream}:{record.get('id')}"
+            self.writer._fail(stream, key, RecordError("map_error", str(exc)))
+            return
+        self._account(stream, result)
+
+    def checkpoint(self) -> None:
+        """Before a STATE is relayed: emit the rollups, then keep the map's memory."""
+        if not self._started:
+            return
+        self._account("rollups", self.map.flush())
+        if not self.dry_run:
+            self.writer.crosswalk.put_value(STATE_KEY, self.map.export_state())
+
+    def finish(self) -> None:
+        """End of input: rollups, what still waits (audited as held), the map's memory."""
+        if not self._started:
+            return
+        self.checkpoint()
+        audit = self.writer.ledger.audit
+        waiting = self.map.pending()
+        for key, reason in waiting:
+            audit(self.writer.run_id, "map", key, "held", "map_waiting", reason)
+        if waiting:
+            print(f"[target-pipedrive] map: {len(waiting)} record(s) wait for a record that never arrived "
+                  "(details: target-pipedrive-admin report)", file=self.writer.progress.out, flush=True)
+        if self.dry_run:
+            print(f"[target-pipedrive] map {self.file}: hash {self.map.digest} "
+                  f"({'confirmed' if is_confirmed(self.map) else 'NOT confirmed'}); to confirm it: {CONFIRM_HINT}.",
+                  file=self.writer.progress.out, flush=True)
+
+    # -- internals --------------------------------------------------------------------------------
+    def _send(self, records: list[tuple[str, dict[str, Any]]]) -> None:
+        for out_stream, out_record in records:
+            self.writer.process(out_stream, plain(out_record))
+
+    def _account(self, stream: str, result: Any) -> None:
+        self._send(list(result))
+        audit = self.writer.ledger.audit
+        run = self.writer.run_id
+        for key, reason in result.skipped:
+            audit(run, stream, key, "skipped", "map_skipped", reason)
+            self.writer.progress.count(stream, "skipped")
+        for key, into in result.rolled_up:
+            audit(run, stream, key, "skipped", "rolled_up", f"figures rolled up into {into}")
+            self.writer.progress.count(stream, "rolled_up")
