@@ -1,69 +1,108 @@
-"""`make demo`: start the sandboxes, run the pipeline with Meltano, print what happened.
+"""`make demo`: both sandboxes, the whole migration with Meltano, and what happened.
 
-Until target-pipedrive lands (issues 3-4) the demo loads the standard synthetic clinic
-from the Cliniko sandbox into DuckDB with `meltano run tap-cliniko target-duckdb` and
-reconciles every table with the sandbox's own counts.
+Starts the Cliniko sandbox (standard clinic; `DEMO_SIZE=small|standard|large`) and the
+Pipedrive sandbox (the limits of a Pipedrive plan: `DEMO_PIPEDRIVE_PLAN`, default ultimate,
+`DEMO_SEATS`, default 3 - the standard clinic needs ~200k API tokens), gives the clinic's staff Pipedrive users (owners
+resolve by e-mail), confirms the packaged map (`meltano invoke target-pipedrive:confirm-map`;
+with real data, review a `mode: plan` run first), runs
+`meltano run tap-cliniko target-pipedrive`, prints the objects created per type, failures,
+time and API usage, writes the audit report, and stops the sandboxes. Everything lands in
+output/demo/ (fresh each time).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from sandbox.common.launcher import start
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "output" / "demo"
+MELTANO = str(ROOT / ".venv" / "bin" / "meltano")
+KINDS = ("person", "activity", "note", "product", "file", "activity_type", "field")
 
 
-def admin(url: str, path: str) -> dict:
-    with urllib.request.urlopen(f"{url}{path}", timeout=60) as response:  # noqa: S310 (loopback sandbox)
+def admin(url: str, path: str, body: Any = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(f"{url}{path}", data=data, method="POST" if data else "GET",  # noqa: S310
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as response:  # noqa: S310 (loopback sandbox)
         return json.loads(response.read())
+
+
+def meltano(env: dict[str, str], *args: str, quiet: bool = False) -> int:
+    out = subprocess.DEVNULL if quiet else None
+    return subprocess.run([MELTANO, "--environment", "sandbox", *args], cwd=ROOT, env=env, stdout=out,
+                          check=False).returncode
 
 
 def main() -> int:
     size = os.environ.get("DEMO_SIZE", "standard")
-    OUTPUT.mkdir(parents=True, exist_ok=True)
-    print(f"Starting the Cliniko sandbox with the {size} clinic ...", file=sys.stderr)
+    shutil.rmtree(OUTPUT, ignore_errors=True)
+    OUTPUT.mkdir(parents=True)
+    print(f"Starting the Cliniko sandbox ({size} clinic) and the Pipedrive sandbox ...", file=sys.stderr)
     cliniko = start("cliniko", "--seed", size, "--db", str(OUTPUT / "cliniko-sandbox.sqlite"))
+    plan, seats = os.environ.get("DEMO_PIPEDRIVE_PLAN", "ultimate"), os.environ.get("DEMO_SEATS", "3")
+    pipedrive = start("pipedrive", "--db", str(OUTPUT / "pipedrive-sandbox.sqlite"), "--plan", plan, "--seats", seats)
     try:
+        baseline = {k: admin(pipedrive.url, f"/_admin/objects/{k}")["count"] for k in KINDS}
+        for user in admin(cliniko.url, "/_admin/records/users")["users"]:
+            if user.get("email"):
+                admin(pipedrive.url, "/_admin/users", {"name": f"{user['first_name']} {user['last_name']}",
+                                                       "email": user["email"]})
         counts = admin(cliniko.url, "/_admin/counts")
-        duckdb_file = OUTPUT / "clinic.duckdb"
-        duckdb_file.unlink(missing_ok=True)
-        env = {**os.environ,
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith(("TAP_CLINIKO_", "TARGET_PIPEDRIVE_"))},
                "MELTANO_DATABASE_URI": f"sqlite:///{OUTPUT / 'meltano.db'}",
                "TAP_CLINIKO_BASE_URL": f"{cliniko.url}/v1",
                "TAP_CLINIKO_MAX_REQUESTS_PER_MINUTE": os.environ.get("DEMO_MAX_RPM", "0"),
                "TAP_CLINIKO_ATTACHMENTS_DIR": str(OUTPUT / "attachments"),
-               "TARGET_DUCKDB_FILEPATH": str(duckdb_file)}
+               "TARGET_PIPEDRIVE_BASE_URL": pipedrive.url,
+               "TARGET_PIPEDRIVE_PLAN_TIER": plan,
+               "TARGET_PIPEDRIVE_SEATS": seats,
+               "TARGET_PIPEDRIVE_CROSSWALK_URL": f"sqlite:///{OUTPUT / 'crosswalk.sqlite'}",
+               "TARGET_PIPEDRIVE_MAP": str(OUTPUT / "cliniko-map.confirmed.yaml"),
+               "TARGET_PIPEDRIVE_MAP_OUTPUT_DIR": str(OUTPUT / "map")}
+        print("Confirming the packaged map: meltano invoke target-pipedrive:confirm-map", file=sys.stderr)
+        if meltano(env, "invoke", "target-pipedrive:confirm-map") != 0:
+            return 2
+        print("Running: meltano run tap-cliniko target-pipedrive (progress below)", file=sys.stderr)
         started = time.monotonic()
-        print("Running: meltano run tap-cliniko target-duckdb (progress below)", file=sys.stderr)
-        proc = subprocess.run([str(ROOT / ".venv" / "bin" / "meltano"), "--environment", "sandbox", "run",
-                               "--no-state-update", "tap-cliniko", "target-duckdb"], cwd=ROOT, env=env, check=False)
+        code = run_code = meltano(env, "run", "tap-cliniko", "target-pipedrive")
         elapsed = time.monotonic() - started
-        if proc.returncode != 0:
-            print(f"demo: the pipeline failed (exit {proc.returncode}); see the log above.", file=sys.stderr)
-            return proc.returncode
-        requests_made = admin(cliniko.url, "/_admin/requests")["count"]
-        import duckdb
+        report_dir = OUTPUT / "report"
+        meltano(env, "invoke", "target-pipedrive:report", "--out-dir", str(report_dir), quiet=True)
+        audit = json.loads((report_dir / "audit.json").read_text()) if (report_dir / "audit.json").exists() else {}
+        usage = admin(pipedrive.url, "/_admin/usage")
 
-        print(f"\n{'stream':<26}{'in Cliniko':>12}{'in DuckDB':>12}")
-        ok = True
-        with duckdb.connect(str(duckdb_file), read_only=True) as con:
-            for stream, info in sorted(counts.items()):
-                expected = info["total"]
-                got = con.execute(f'SELECT COUNT(*) FROM cliniko."{stream}"').fetchone()[0]
-                ok &= got == expected
-                print(f"{stream:<26}{expected:>12}{got:>12}{'' if got == expected else '  MISMATCH'}")
-        print(f"\n{requests_made} Cliniko requests in {elapsed:.0f}s; DuckDB file: {duckdb_file}")
-        print("All counts reconcile." if ok else "Some counts do NOT reconcile.")
-        return 0 if ok else 1
+        print(f"\nCliniko ({size} clinic): " + ", ".join(f"{k} {v['total']}" for k, v in sorted(counts.items())))
+        print("Created in Pipedrive: " + ", ".join(
+            f"{k} {admin(pipedrive.url, f'/_admin/objects/{k}')['count'] - baseline[k]}" for k in KINDS))
+        statuses = audit.get("counts", {})
+        print("Source records: " + (", ".join(f"{k} {v}" for k, v in sorted(statuses.items())) or "no report"))
+        failed = [r for r in audit.get("records", []) if r["status"] == "failed"]
+        for r in failed:
+            print(f"  failed: {r['source_key']} {r['error_code']}")
+        if code == 1 and failed and all(r["error_code"] == "file_too_large" for r in failed):
+            print(f"  ({len(failed)} file(s) over Pipedrive's 50 MB limit need manual handling; everything else "
+                  "was migrated)")
+            code = 0
+        print(f"Time: {elapsed:.0f} s. Pipedrive API: {usage['requests']} requests, {usage['tokens_today']} tokens, "
+              f"{usage['responses_429']} x 429, at most {usage['max_requests_in_2s']} requests in 2 s "
+              f"(limit {usage['burst_limit']}).")
+        print(f"Reports: {report_dir}/audit.csv and audit.json "
+              "(again: meltano --environment sandbox invoke target-pipedrive:report); "
+              f"undo: meltano invoke target-pipedrive:rollback --all --yes. Exit code of the run: {run_code}.")
+        return code
     finally:
+        pipedrive.stop()
         cliniko.stop()
 
 
