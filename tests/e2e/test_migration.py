@@ -146,6 +146,7 @@ class Account:
                     and o.get("active_flag", True)]
 
         fields = {f["name"]: f["key"] for f in objects("field") if f["entity"] == "person"}
+        self.fields = fields
         self.cliniko_id, self.dob = fields["Cliniko ID"], fields["Date of birth"]
         self.persons = {p["custom_fields"].get(self.cliniko_id): p for p in objects("person")}
         self.activities = objects("activity")
@@ -249,6 +250,9 @@ def test_meltano_run_migrates_the_small_clinic(tmp_path: Path, cliniko_sandbox: 
     template = next(a for a in clinic.appointments if clinic.belongs(a) and not a.get("cancelled_at")
                     and a["starts_at"] > "2020")
     edited = next(pid for pid in sorted(clinic.migrated) if pid != clinic.owner(template))
+    invoiced = next(pid for pid in sorted(clinic.migrated, reverse=True) if pid not in (edited, clinic.owner(template)))
+    count_field = Account(pipedrive).fields["Invoice count"]
+    invoices_before = Account(pipedrive).persons[f"cliniko:patient:{invoiced}"]["custom_fields"].get(count_field) or 0
     new_patient = cliniko.admin("POST", "/_admin/records/patients", {
         "first_name": "Aroha", "last_name": "Ngata", "email": "aroha.ngata@example.com", "date_of_birth": "1990-04-05"})
     cliniko.admin("POST", "/_admin/mutate", {"resource": "patients", "id": edited, "set": {"last_name": "Renamed"}})
@@ -257,11 +261,18 @@ def test_meltano_run_migrates_the_small_clinic(tmp_path: Path, cliniko_sandbox: 
         "appointment_type_id": link_id(template, "appointment_type"), "business_id": link_id(template, "business"),
         "starts_at": "2031-03-04T23:30:00Z", "ends_at": "2031-03-05T00:15:00Z"})
     cliniko.admin("POST", "/_admin/cancel", {"resource": "individual_appointments", "id": template["id"]})
+    cliniko.admin("POST", "/_admin/records/invoices", {
+        "patient_id": invoiced, "number": 990001, "status": 20, "issue_date": "2026-10-30", "total_amount": "95.00"})
+    new_note = cliniko.admin("POST", "/_admin/records/treatment_notes", {
+        "patient_id": clinic.owner(template), "practitioner_id": link_id(template, "practitioner"), "draft": False,
+        "title": "Review", "finalized_at": "2026-10-30T01:00:00Z",
+        "content": {"sections": [{"name": "Review", "questions": [
+            {"name": "Pain today", "type": "text", "answer": "Better"}]}]}})
     pipedrive.admin("POST", "/_admin/usage/reset")
     third = migrate(env, cliniko, pipedrive)
     assert third.returncode in (0, 1), third.stderr[-3000:]
-    assert writes(pipedrive) == {"POST /v2/persons": 1, "PATCH /v2/persons/{id}": 1, "POST /v2/activities": 1,
-                                 "PATCH /v2/activities/{id}": 1}, writes(pipedrive)
+    assert writes(pipedrive) == {"POST /v2/persons": 1, "PATCH /v2/persons/{id}": 2, "POST /v2/activities": 1,
+                                 "PATCH /v2/activities/{id}": 1, "POST /v1/notes": 1}, writes(pipedrive)
     account = Account(pipedrive)
     person = account.persons[f"cliniko:patient:{new_patient['id']}"]
     assert person["name"] == "Aroha Ngata" and person["custom_fields"][account.dob] == "1990-04-05"
@@ -272,4 +283,9 @@ def test_meltano_run_migrates_the_small_clinic(tmp_path: Path, cliniko_sandbox: 
                                                                                                      "23:30")
     cancelled = activities[f"cliniko:individual_appointment:{template['id']}"]
     assert cancelled["done"] is True and "Cancelled" in cancelled["subject"]
+    assert account.persons[f"cliniko:patient:{invoiced}"]["custom_fields"][count_field] == invoices_before + 1
+    notes = {REF.search(n["content"]).group(1): n for n in account.notes}  # type: ignore[union-attr]
+    written = notes[f"cliniko:treatment_note:{new_note['id']}"]
+    assert "Pain today" in written["content"] and written["person_id"] == activities[
+        f"cliniko:individual_appointment:{template['id']}"]["person_id"]
     check_contents(Clinic(cliniko), account)
