@@ -15,7 +15,6 @@ relative to /v1), `.list_all(resource, q=[...], **params)` (follows `links.next`
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -100,11 +99,7 @@ def start(size: str = "small", seed: int = 42, rate_limit_per_minute: int = 0, d
     config = Config(api_keys=keys, require_user_agent=require_user_agent, rate_limit_per_minute=rate_limit_per_minute,
                     db_path=db_path or ":memory:", size=size, seed=seed)
     app = ClinikoApp(config)
-    server = SandboxServer(app, "127.0.0.1", 0)
-    # Like server.start(), with a short poll interval so teardown does not wait 0.5 s per test.
-    server._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
-                                      name="cliniko-test-server", daemon=True)
-    server._thread.start()
+    server = SandboxServer(app, "127.0.0.1", 0).start(poll_interval=0.02)  # quick teardown per test
     return ClinikoSandbox(app=app, server=server, api_key=keys[0])
 
 

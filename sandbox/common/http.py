@@ -288,9 +288,10 @@ class SandboxServer(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         return f"http://{host}:{port}"
 
-    def start(self) -> SandboxServer:
-        """Serve in a background thread (for in-process tests)."""
-        self._thread = threading.Thread(target=self.serve_forever, name=f"{self.app.name}-server", daemon=True)
+    def start(self, poll_interval: float = 0.5) -> SandboxServer:
+        """Serve in a background thread (for in-process tests; a short poll makes `stop` quick)."""
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": poll_interval},
+                                        name=f"{self.app.name}-server", daemon=True)
         self._thread.start()
         return self
 
