@@ -17,7 +17,6 @@ Handle: `.url`, `.base_url` (what a client uses as `base_url`; it appends /api/v
 from __future__ import annotations
 
 import json as jsonlib
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -38,7 +37,6 @@ class PipedriveSandbox:
     server: SandboxServer
     app: PipedriveApp
     api_token: str
-    thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -67,10 +65,7 @@ class PipedriveSandbox:
         return requests.request(method, self.url + path, headers=headers, timeout=30, **kwargs)
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        if self.thread is not None:
-            self.thread.join(timeout=5)
+        self.server.stop()
         self.app.store.close()
 
 
@@ -93,11 +88,8 @@ def pipedrive_sandbox_factory(request: pytest.FixtureRequest) -> Iterator[Factor
                      "search_burst_limit": search_burst_limit}
         config.update({k: v for k, v in overrides.items() if v is not None})
         app = PipedriveApp(DocStore(db_path or ":memory:"), config, api_token=api_token, seed_value=seed_value)
-        server = SandboxServer(app, "127.0.0.1", 0)
-        # a short poll interval keeps per-test shutdown fast (the default waits up to 0.5 s)
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-        thread.start()
-        handle = PipedriveSandbox(server, app, api_token, thread)
+        server = SandboxServer(app, "127.0.0.1", 0).start(poll_interval=0.02)  # quick teardown per test
+        handle = PipedriveSandbox(server, app, api_token)
         if validator is not None:
             validator.attach(handle)
         started.append(handle)
