@@ -227,6 +227,12 @@ class Writer:
             existing, warning = person_by_email(index, record, claimed)
             if warning:
                 self._warn("persons", record["source_key"], "email_shared", warning)
+        self._adopt_or_create(kind, record, existing, body, digest, ext_key, ext_value, index)
+
+    def _adopt_or_create(self, kind: Kind, record: dict[str, Any], existing: dict[str, Any] | None,
+                         body: dict[str, Any], digest: str, ext_key: Any, ext_value: Any,
+                         index: ExistingIndex) -> None:
+        """Update the matched existing object, or create one (persons and products alike)."""
         if existing is not None:
             self._update(kind, record["source_key"], int(existing["id"]), body, digest, "matched")
             return
@@ -245,12 +251,7 @@ class Writer:
         code_hits = index.code(str(record["code"])) if record.get("code") else []
         claimed = self._claimed("products", index.ext(ext_value) + code_hits)
         existing = by_external_id(index, ext_value, claimed, "product") or product_by_code(index, record, claimed)
-        if existing is not None:
-            self._update(kind, record["source_key"], int(existing["id"]), body, digest, "matched")
-            return
-        created = self._create(kind, record["source_key"], body, digest,
-                               {"ext_key": ext_key, "ext_id": ext_value}, written=body)
-        index.add(created)
+        self._adopt_or_create(kind, record, existing, body, digest, ext_key, ext_value, index)
 
     def _activity(self, record: dict[str, Any], row: dict[str, Any] | None, digest: str) -> None:
         kind = kind_for(self.api, "activities")
