@@ -19,8 +19,20 @@ install: $(STAMP)
 lint: install
 	$(VENV)/bin/ruff check .
 
-test: install lint
+test: install lint browser
 	$(PY) -m pytest
+
+# Headless Chromium for the HTML report tests: Debian's package, installed as root (as CI runs);
+# `apt-get update` only when the install fails without it.
+CHROMIUM := /usr/bin/chromium
+APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+
+.PHONY: browser
+browser: $(CHROMIUM)
+
+$(CHROMIUM):
+	@test "$$(id -u)" = 0 || { echo "Installing Chromium needs root: run 'apt-get install chromium' as root, then make test." >&2; exit 1; }
+	$(APT_INSTALL) || { apt-get update -qq && $(APT_INSTALL); }
 
 demo: install
 	$(PY) scripts/demo.py
