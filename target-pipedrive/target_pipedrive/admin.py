@@ -1,4 +1,4 @@
-"""`target-pipedrive-admin`: the commands around a migration — rollback, report, runs.
+"""`target-pipedrive-admin`: the commands around a migration — verify, rollback, report, runs.
 
 Settings come from `--config FILE` (repeatable) and from `TARGET_PIPEDRIVE_<SETTING>`
 environment variables, which is how `meltano invoke target-pipedrive:<command>` passes
@@ -18,9 +18,10 @@ import click
 from target_pipedrive import confirm as confirm_mod
 from target_pipedrive import report as report_mod
 from target_pipedrive import rollback as rollback_mod
+from target_pipedrive import verify as verify_mod
 from target_pipedrive.client import PipedriveClient
 from target_pipedrive.crosswalk import Crosswalk
-from target_pipedrive.errors import StopRun, TargetError
+from target_pipedrive.errors import RecordError, StopRun, TargetError
 from target_pipedrive.kinds import Api
 from target_pipedrive.pacing import utc_day
 from target_pipedrive.settings import CONFIG_SCHEMA, Settings
@@ -70,7 +71,7 @@ def _api(settings: Settings, crosswalk: Crosswalk) -> Api:
               help="JSON config file (repeatable); TARGET_PIPEDRIVE_* environment variables are read too.")
 @click.pass_context
 def main(ctx: click.Context, config_files: tuple[str, ...]) -> None:
-    """Rollback and audit commands of target-pipedrive."""
+    """Verify, rollback and audit commands of target-pipedrive."""
     ctx.ensure_object(dict)
     ctx.obj["config"] = load_config(config_files)
 
@@ -130,6 +131,44 @@ def report(ctx: click.Context, run_id: str | None, out_dir: str) -> None:
     document = report_mod.write(Crosswalk(settings.crosswalk_url), Path(out_dir), run_id)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(document["counts"].items())) or "no records"
     click.echo(f"Wrote {out_dir}/audit.csv and audit.json: {counts}")
+
+
+@main.command()
+@click.option("--run", "run_id", help="Only the records this run wrote (default: every migrated record).")
+@click.option("--out-dir", type=click.Path(file_okay=False), default="output/verify", show_default=True)
+@click.pass_context
+def verify(ctx: click.Context, run_id: str | None, out_dir: str) -> None:
+    """Read every migrated record back from Pipedrive and write a field-level diff (CSV, JSON, HTML)."""
+    settings = _settings(ctx)
+    crosswalk = Crosswalk(settings.crosswalk_url)
+    if run_id is not None and run_id not in {r["run_id"] for r in crosswalk.runs()}:
+        raise click.UsageError(f"unknown run id: {run_id} (see the `runs` command)")
+    api = Api(_api(settings, crosswalk).client, dry_run=True)  # verify only reads: writes are refused
+    try:
+        rows, summary = verify_mod.run(crosswalk, api, run_id)
+    except StopRun as exc:
+        click.echo(f"Verify stopped early: {exc}. Run it again later.", err=True)
+        sys.exit(StopRun.exit_code)
+    except TargetError as exc:
+        click.echo(f"target-pipedrive-admin: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except RecordError as exc:  # Pipedrive refused a read (e.g. a token without access to an object type)
+        click.echo(f"target-pipedrive-admin: Pipedrive refused a read while verifying: {exc.message}", err=True)
+        sys.exit(2)
+    finally:
+        api.client.budget.flush()
+    verify_mod.write(rows, summary, Path(out_dir), run_id)
+    files = f"{out_dir}/diff.csv, diff.json and diff.html"
+    differences = summary["differences"]
+    if differences:
+        where = ", ".join(f"{stream} {s['with_differences'] + s['object_missing']}"
+                          for stream, s in summary["by_object_type"].items()
+                          if s["with_differences"] or s["object_missing"])
+        click.echo(f"Verify found {differences} difference(s) between Pipedrive and the migration in "
+                   f"{summary['objects']} objects ({where}); see {files}.", err=True)
+        sys.exit(1)
+    click.echo(f"Verify: {summary['objects']} objects and {summary['fields_compared']} fields match what the "
+               f"migration wrote; wrote {files}.")
 
 
 @main.command()

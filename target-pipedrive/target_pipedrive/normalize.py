@@ -1,0 +1,455 @@
+"""How `verify` makes an expected value and a Pipedrive value comparable, field by field.
+
+Pure functions (no I/O), so every rule is unit-tested. Each rule turns a raw value into
+a canonical form; two values agree when their canonical forms are equal. The rules:
+
+- text: Unicode NFC, surrounding and repeated whitespace collapsed; case kept.
+- HTML (activity `note`, note `content`, text custom fields): compared as text content —
+  tags dropped, entities decoded, whitespace collapsed — because Pipedrive may sanitise or
+  re-serialise markup without changing what a reader sees.
+- phones: only digits and a leading `+` count (`+61 400 000 001` = `+61400000001`);
+  e-mails: trimmed and case-folded. Contact lists compare as sets of (value, label) plus
+  which one is primary (the first when none is marked).
+- dates: the `YYYY-MM-DD` part; times of day: `HH:MM:SS` (seconds default to 00);
+  timestamps: the same instant in UTC whatever the format (v1 `YYYY-MM-DD HH:MM:SS` is UTC).
+- numbers, monetary and prices: numerically (`"12.50"` = `12.5`); a monetary currency is
+  compared case-insensitively, and only when both sides carry one.
+- flags: `true`/`1`/`"1"` are the same; ids of users, persons, options compare as integers.
+- enum/set custom fields: option ids (a plain id, `{id, label}`, or v1's `"1,2"`); shown
+  by label. Users are shown by e-mail, persons by source key, activity types by name.
+- addresses: the one-line text (`value`, else `formatted_address`), whitespace/case-folded;
+  components Pipedrive derives by geocoding are ignored.
+- field definitions' `options`: every expected label must exist (extra options are fine).
+
+Verdicts: `match`, `mismatch`, `missing_in_pipedrive` (we wrote a value, Pipedrive's is
+empty); `object_missing` is decided by the caller for an object that is gone.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from html import unescape
+from html.parser import HTMLParser
+from typing import Any
+
+MATCH, MISMATCH, MISSING, OBJECT_MISSING = "match", "mismatch", "missing_in_pipedrive", "object_missing"
+VERDICTS = (MATCH, MISMATCH, MISSING, OBJECT_MISSING)
+TEXT_FIELD_TYPES = {"varchar", "varchar_auto", "text"}
+_SPACE = re.compile(r"\s+")
+_BLOCK_TAGS = {"p", "br", "div", "li", "ul", "ol", "tr", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6",
+               "blockquote", "pre", "hr", "table"}
+
+
+@dataclass
+class Context:
+    """What ids mean in this account: decoded for display, never needed for equality."""
+
+    field_names: dict[str, str] = field(default_factory=dict)  # custom field key -> label
+    field_types: dict[str, str] = field(default_factory=dict)  # custom field key -> field_type
+    options: dict[str, dict[int, str]] = field(default_factory=dict)  # key -> option id -> label
+    users: dict[int, str] = field(default_factory=dict)  # user id -> e-mail
+    activity_types: dict[str, str] = field(default_factory=dict)  # key_string -> name
+    persons: dict[int, str] = field(default_factory=dict)  # person id -> source key
+
+
+# -- canonical forms ------------------------------------------------------------------------------
+def text(value: Any) -> str | None:
+    if value is None or isinstance(value, dict | list):
+        return None if not value else canonical_json(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    cleaned = _SPACE.sub(" ", unicodedata.normalize("NFC", str(value))).strip()
+    return cleaned or None
+
+
+class _TextContent(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        if tag in _BLOCK_TAGS:
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _BLOCK_TAGS:
+            self.parts.append(" ")
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def html_text(value: Any) -> str | None:
+    """The text a reader sees in an HTML fragment (plain text passes through)."""
+    if value is None or isinstance(value, dict | list):
+        return text(value)
+    parser = _TextContent()
+    parser.feed(str(value))
+    parser.close()
+    return text(unescape("".join(parser.parts)))
+
+
+def phone(value: Any) -> str | None:
+    raw = text(value)
+    if raw is None:
+        return None
+    digits = re.sub(r"\D", "", raw)
+    if not digits:
+        return raw  # not a number at all: compare it as text
+    return ("+" if raw.startswith("+") else "") + digits
+
+
+def email(value: Any) -> str | None:
+    raw = text(value)
+    return raw.casefold() if raw else None
+
+
+def number(value: Any) -> Decimal | str | None:
+    """A Decimal for anything numeric (also numeric strings); other text stays text."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return Decimal(int(value))
+    try:
+        parsed = Decimal(str(value).strip())
+    except InvalidOperation:
+        return text(value)
+    if not parsed.is_finite():
+        return text(value)
+    return parsed.normalize() if parsed != 0 else Decimal(0)
+
+
+def day(value: Any) -> str | None:
+    raw = text(value)
+    if raw is None:
+        return None
+    return raw[:10] if re.match(r"\d{4}-\d{2}-\d{2}", raw) else raw
+
+
+def clock(value: Any) -> str | None:
+    if isinstance(value, dict):
+        value = value.get("value")
+    raw = text(value)
+    if raw is None:
+        return None
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})(?::(\d{2}))?", raw)
+    if not match:
+        return raw
+    return f"{int(match.group(1)):02d}:{match.group(2)}:{match.group(3) or '00'}"
+
+
+def instant(value: Any) -> str | None:
+    raw = text(value)
+    if raw is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00").replace(" ", "T", 1))
+    except ValueError:
+        return raw
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def flag(value: Any) -> bool | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def ident(value: Any) -> int | str | None:
+    """An id from an int, a numeric string or an object with an `id` ({id, label}, {id, email})."""
+    if isinstance(value, dict):
+        value = value.get("id", value.get("value"))
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        return text(value)
+
+
+def ids(value: Any) -> tuple[Any, ...] | None:
+    """A set-field value: a list of ids or {id, label}, or v1's comma-separated string."""
+    if value is None or value == "" or value == []:
+        return None
+    items = value.split(",") if isinstance(value, str) else value if isinstance(value, list) else [value]
+    found = [ident(i) for i in items]
+    return tuple(sorted((i for i in found if i is not None), key=str)) or None
+
+
+def address(value: Any) -> str | None:
+    if isinstance(value, dict):
+        value = value.get("value") or value.get("formatted_address")
+    raw = text(value)
+    return raw.casefold() if raw else None
+
+
+def monetary(value: Any) -> tuple[Any, str | None] | None:
+    if isinstance(value, dict):
+        amount, currency = value.get("value"), value.get("currency")
+    else:
+        amount, currency = value, None
+    parsed = number(amount)
+    if parsed is None:
+        return None
+    return parsed, (text(currency) or "").upper() or None
+
+
+def contacts(kind: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A contact list (emails, phones, im) as a sorted tuple of (value, label, primary)."""
+    def canon(items: Any) -> tuple[tuple[Any, str, bool], ...] | None:
+        if items is None or items == "":
+            return None
+        items = items if isinstance(items, list) else [items]
+        dicts = [i if isinstance(i, dict) else {"value": i} for i in items]
+        dicts = [d for d in dicts if kind(d.get("value")) is not None]
+        marked = any(flag(d.get("primary")) for d in dicts)
+        rows = [(kind(d.get("value")), (text(d.get("label")) or "").casefold(),
+                 bool(flag(d.get("primary"))) if marked else n == 0) for n, d in enumerate(dicts)]
+        return tuple(sorted(rows, key=str)) or None
+    return canon
+
+
+def participants(items: Any) -> tuple[tuple[Any, bool], ...] | None:
+    if not items:
+        return None
+    rows = [(ident(i.get("person_id")), bool(flag(i.get("primary")))) for i in items if isinstance(i, dict)]
+    return tuple(sorted(rows, key=str)) or None
+
+
+def prices(items: Any) -> tuple[tuple[Any, ...], ...] | None:
+    if not items:
+        return None
+    rows = []
+    for p in items:
+        if isinstance(p, dict):
+            rows.append(((text(p.get("currency")) or "").upper(), number(p.get("price")) or Decimal(0),
+                         number(p.get("cost")) or Decimal(0), number(p.get("direct_cost")) or Decimal(0)))
+    return tuple(sorted(rows, key=str)) or None
+
+
+def generic(value: Any) -> Any:
+    """Numbers numerically, booleans as flags, text as text, structures as canonical JSON."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return number(value)
+    if isinstance(value, dict | list):
+        return canonical_json(value) if value else None
+    return text(value)
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str, separators=(",", ":"))
+
+
+# -- display --------------------------------------------------------------------------------------
+def show(value: Any) -> str:
+    """How a raw value appears in the diff (empty for None)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return canonical_json(value)
+
+
+def _show_contacts(value: Any) -> str:
+    if not isinstance(value, list):
+        return show(value)
+    parts = []
+    for item in value:
+        item = item if isinstance(item, dict) else {"value": item}
+        tags = [str(t) for t in (item.get("label"), "primary" if flag(item.get("primary")) else None) if t]
+        parts.append(str(item.get("value", "")) + (f" ({', '.join(tags)})" if tags else ""))
+    return "; ".join(parts)
+
+
+def _named(table: dict[Any, str], value: Any) -> str:
+    key = ident(value)
+    return table.get(key, show(value)) if key is not None else show(value)  # type: ignore[arg-type]
+
+
+# -- rules per field --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Rule:
+    canon: Callable[[Any], Any]
+    display: Callable[[Any, Context], str] = lambda v, _ctx: show(v)
+    subset: bool = False  # expected items must be present; extra items in Pipedrive are fine
+
+
+def _users(v: Any, ctx: Context) -> str:
+    return _named(ctx.users, v)
+
+
+def _persons(v: Any, ctx: Context) -> str:
+    return _named(ctx.persons, v)
+
+
+def _participants(v: Any, ctx: Context) -> str:
+    if not isinstance(v, list):
+        return show(v)
+    return "; ".join(_persons(i.get("person_id"), ctx) + (" (primary)" if flag(i.get("primary")) else "")
+                     for i in v if isinstance(i, dict))
+
+
+def _activity_type(v: Any, ctx: Context) -> str:
+    return ctx.activity_types.get(str(v), show(v)) if v is not None else ""
+
+
+def _option_labels(value: Any) -> tuple[str, ...] | None:
+    if not isinstance(value, list) or not value:
+        return None
+    return tuple(sorted({text(o.get("label") if isinstance(o, dict) else o) or "" for o in value}))
+
+
+def _show_options(value: Any, _ctx: Context) -> str:
+    labels = _option_labels(value)
+    return "; ".join(labels) if labels else show(value)
+
+
+def _show_prices(value: Any, _ctx: Context) -> str:
+    if not isinstance(value, list):
+        return show(value)
+    return "; ".join(f"{p.get('price')} {p.get('currency')}" for p in value if isinstance(p, dict))
+
+
+_TEXT = Rule(text)
+RULES: dict[str, Rule] = {
+    "emails": Rule(contacts(email), lambda v, _c: _show_contacts(v)),
+    "phones": Rule(contacts(phone), lambda v, _c: _show_contacts(v)),
+    "im": Rule(contacts(text), lambda v, _c: _show_contacts(v)),
+    "owner_id": Rule(ident, _users),
+    "user_id": Rule(ident, _users),
+    "person_id": Rule(ident, _persons),
+    "participants": Rule(participants, _participants),
+    "type": Rule(lambda v: (text(v) or "").casefold() or None, _activity_type),
+    "due_date": Rule(day), "birthday": Rule(day),
+    "due_time": Rule(clock), "duration": Rule(clock),
+    "add_time": Rule(instant),
+    "done": Rule(flag), "busy": Rule(flag), "is_linkable": Rule(flag), "active_flag": Rule(flag),
+    "pinned_to_person_flag": Rule(flag),
+    "visible_to": Rule(number), "tax": Rule(number),
+    "marketing_status": Rule(lambda v: (text(v) or "").casefold() or None),
+    "location": Rule(address), "postal_address": Rule(address),
+    "note": Rule(html_text), "content": Rule(html_text), "description": Rule(html_text),
+    "public_description": Rule(html_text),
+    "prices": Rule(prices, _show_prices),
+    "options": Rule(_option_labels, _show_options, subset=True),
+    "field_type": Rule(lambda v: (text(v) or "").casefold() or None),
+}
+
+
+def custom_rule(key: str, ctx: Context) -> Rule:
+    """The rule for a custom field value, by the field's type (unknown type: generic)."""
+    ftype = ctx.field_types.get(key, "")
+    options = ctx.options.get(key, {})
+
+    def labels(v: Any, _ctx: Context) -> str:
+        found = ids(v)
+        return "; ".join(options.get(i, str(i)) if isinstance(i, int) else str(i) for i in found) if found else ""
+
+    if ftype in TEXT_FIELD_TYPES:
+        return Rule(html_text)
+    if ftype == "phone":
+        return Rule(phone)
+    if ftype == "double":
+        return Rule(number)
+    if ftype == "monetary":
+        return Rule(monetary, lambda v, _c: " ".join(str(x) for x in (v.get("value"), v.get("currency")) if x
+                                                     is not None) if isinstance(v, dict) else show(v))
+    if ftype == "date":
+        return Rule(day)
+    if ftype in ("enum", "set"):
+        return Rule(ids, labels)
+    if ftype == "user":
+        return Rule(ident, _users)
+    if ftype == "address":
+        return Rule(address, lambda v, _c: show(v.get("value") or v.get("formatted_address"))
+                    if isinstance(v, dict) else show(v))
+    if ftype == "time":
+        return Rule(clock)
+    if ftype in ("daterange", "timerange"):
+        norm = day if ftype == "daterange" else clock
+        return Rule(lambda v: (norm(v.get("value")), norm(v.get("until"))) if isinstance(v, dict) and v else None)
+    return Rule(generic)
+
+
+def rule_for(name: str, ctx: Context) -> Rule:
+    if name.startswith("custom_fields."):
+        return custom_rule(name.split(".", 1)[1], ctx)
+    return RULES.get(name, Rule(generic) if name not in ("name", "subject", "code") else _TEXT)
+
+
+# -- verdict ----------------------------------------------------------------------------------------
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == () or value == []
+
+
+def verdict(rule: Rule, expected: Any, actual: Any) -> str:
+    """match / mismatch / missing_in_pipedrive for one field (expected = what the migration wrote)."""
+    try:
+        want, have = rule.canon(expected), rule.canon(actual)
+    except (TypeError, ValueError, AttributeError):  # a shape the rule does not know: compare as JSON
+        want, have = generic(expected), generic(actual)
+    if _empty(want):
+        return MATCH if _empty(have) else MISMATCH
+    if _empty(have):
+        return MISSING
+    if rule.subset and isinstance(want, tuple) and isinstance(have, tuple):
+        return MATCH if set(want) <= set(have) else MISMATCH
+    return MATCH if want == have else MISMATCH
+
+
+@dataclass(frozen=True)
+class FieldResult:
+    field: str  # display name: `custom_fields.<label>` for custom fields
+    expected: str
+    actual: str
+    verdict: str
+
+
+def compare_field(name: str, expected: Any, actual: Any, ctx: Context) -> FieldResult:
+    rule = rule_for(name, ctx)
+    label = name
+    if name.startswith("custom_fields."):
+        key = name.split(".", 1)[1]
+        label = f"custom_fields.{ctx.field_names.get(key, key)}"
+    return FieldResult(label, rule.display(expected, ctx), rule.display(actual, ctx),
+                       verdict(rule, expected, actual))
+
+
+def compare_object(expected: dict[str, Any], actual: dict[str, Any] | None, ctx: Context) -> list[FieldResult]:
+    """Every field the migration wrote, compared; one `object_missing` row when the object is gone."""
+    if actual is None:
+        return [FieldResult("(object)", "present", "", OBJECT_MISSING)]
+    results = []
+    for name, value in expected.items():
+        if name.startswith("_"):  # our own bookkeeping (e.g. _sha256, _entity), not a Pipedrive field
+            continue
+        if name == "custom_fields":
+            stored = actual.get("custom_fields") or {}
+            for key, sub in (value or {}).items():
+                results.append(compare_field(f"custom_fields.{key}", sub, stored.get(key), ctx))
+        else:
+            results.append(compare_field(name, value, actual.get(name), ctx))
+    return results
+
+
+def merge_images(images: list[dict[str, Any] | None]) -> dict[str, Any]:
+    """The values a sequence of writes left, oldest first (custom fields merged per key)."""
+    merged: dict[str, Any] = {}
+    for image in images:
+        for name, value in (image or {}).items():
+            if name == "custom_fields" and isinstance(value, dict):
+                merged["custom_fields"] = {**(merged.get("custom_fields") or {}), **value}
+            else:
+                merged[name] = value
+    return merged
