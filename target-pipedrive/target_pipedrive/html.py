@@ -73,8 +73,8 @@ def _stand_in(match: re.Match[str]) -> str:
 
 
 def _clean(text: str) -> str:
-    """Text that encodes as UTF-8 and is legal in HTML; also drops non-BMP noncharacters."""
-    text = _BAD_CHARS.sub(_stand_in, text)
+    """Text that encodes as UTF-8 and is legal in HTML, with line breaks as a browser would read them."""
+    text = _BAD_CHARS.sub(_stand_in, text.replace("\r\n", "\n").replace("\r", "\n"))
     if not text.isascii():
         text = "".join("\ufffd" if (ord(c) & 0xFFFE) == 0xFFFE else c for c in text)
     return text
