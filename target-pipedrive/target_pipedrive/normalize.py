@@ -203,6 +203,12 @@ def monetary(value: Any) -> tuple[Any, str | None] | None:
     return parsed, (text(currency) or "").upper() or None
 
 
+def same_money(want: Any, have: Any) -> bool:
+    """Equal amounts; currencies must agree only when both sides name one."""
+    (amount, currency), (other, other_currency) = want, have
+    return bool(amount == other and (currency is None or other_currency is None or currency == other_currency))
+
+
 def contacts(kind: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """A contact list (emails, phones, im) as a sorted tuple of (value, label, primary)."""
     def canon(items: Any) -> tuple[tuple[Any, str, bool], ...] | None:
@@ -283,6 +289,7 @@ class Rule:
     canon: Callable[[Any], Any]
     display: Callable[[Any, Context], str] = lambda v, _ctx: show(v)
     subset: bool = False  # expected items must be present; extra items in Pipedrive are fine
+    equal: Callable[[Any, Any], bool] | None = None  # canonical forms agree (default: ==)
 
 
 def _users(v: Any, ctx: Context) -> str:
@@ -347,6 +354,12 @@ RULES: dict[str, Rule] = {
 }
 
 
+def _show_money(value: Any, _ctx: Context) -> str:
+    if not isinstance(value, dict):
+        return show(value)
+    return " ".join(str(x) for x in (value.get("value"), value.get("currency")) if x is not None)
+
+
 def custom_rule(key: str, ctx: Context) -> Rule:
     """The rule for a custom field value, by the field's type (unknown type: generic)."""
     ftype = ctx.field_types.get(key, "")
@@ -363,8 +376,7 @@ def custom_rule(key: str, ctx: Context) -> Rule:
     if ftype == "double":
         return Rule(number)
     if ftype == "monetary":
-        return Rule(monetary, lambda v, _c: " ".join(str(x) for x in (v.get("value"), v.get("currency")) if x
-                                                     is not None) if isinstance(v, dict) else show(v))
+        return Rule(monetary, equal=same_money, display=_show_money)
     if ftype == "date":
         return Rule(day)
     if ftype in ("enum", "set"):
@@ -405,6 +417,8 @@ def verdict(rule: Rule, expected: Any, actual: Any) -> str:
         return MISSING
     if rule.subset and isinstance(want, tuple) and isinstance(have, tuple):
         return MATCH if set(want) <= set(have) else MISMATCH
+    if rule.equal is not None:
+        return MATCH if rule.equal(want, have) else MISMATCH
     return MATCH if want == have else MISMATCH
 
 

@@ -13,7 +13,7 @@ Limits of that expected side (see the README): fields Pipedrive sets only at cre
 ("matched") object, only the fields the migration had to change are known.
 
 Objects are read one by one (1-2 tokens each), or, for a stream with many of them,
-listed in pages of 500 (10-20 tokens a page), whichever is cheaper in requests.
+listed in pages of 500 (100 for files; 10-20 tokens a page), whichever needs fewer requests.
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ from target_pipedrive.report import _private
 
 BULK_THRESHOLD = 50  # from this many objects of a stream, list them instead of reading each
 COLUMNS = ("stream", "source_key", "pipedrive_id", "field", "cliniko_value", "pipedrive_value", "verdict")
-LISTS = {"persons": ("v2", "/persons"), "products": ("v2", "/products"), "activities": ("v2", "/activities"),
-         "notes": ("v1", "/notes"), "files": ("v1", "/files")}
+LISTS = {"persons": ("v2", "/persons", 500), "products": ("v2", "/products", 500),
+         "activities": ("v2", "/activities", 500), "notes": ("v1", "/notes", 500),
+         "files": ("v1", "/files", 100)}  # (version, path, page size: v1 /files allows at most 100)
 FIELD_PATHS = {"person": "/personFields", "product": "/productFields"}
 STREAM_ORDER = ("custom_fields", "activity_types", "persons", "products", "activities", "notes", "files")
 
@@ -158,9 +159,9 @@ class Reader:
     def prepare(self, records: list[Expected]) -> None:
         """List the streams with many objects to verify (one request per 500 instead of one each)."""
         counts = Counter(r.stream for r in records)
-        for stream, (version, path) in LISTS.items():
+        for stream, (version, path, limit) in LISTS.items():
             if counts[stream] and counts[stream] >= self.bulk_threshold:
-                self._listed[stream] = {int(o["id"]): o for o in self.api.list(version, path)
+                self._listed[stream] = {int(o["id"]): o for o in self.api.list(version, path, limit=limit)
                                         if o.get("id") is not None}
 
     def get(self, rec: Expected) -> dict[str, Any] | None:
