@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from target_pipedrive.errors import RecordError, TargetError
 from target_pipedrive.sinks import plain
+from target_pipedrive.sources import SourceLedger
 
 if TYPE_CHECKING:
     from target_pipedrive.settings import Settings
@@ -78,6 +79,9 @@ class MapStage:
         self.dry_run = settings.dry_run
         self.log = logger
         self.streams: set[str] = set(self.map.spec.streams)
+        from cliniko_map.names import CLINIKO_STREAMS
+
+        self.sources = SourceLedger(self.map.spec.prefix, CLINIKO_STREAMS)
         self._started = False
 
     def handles(self, stream: str) -> bool:
@@ -96,13 +100,14 @@ class MapStage:
         from cliniko_map import MapRuntimeError
 
         self.start()
+        key = self.sources.receive(stream, record.get("id"))
         try:
             result = self.map.apply(stream, plain(record))
         except MapRuntimeError as exc:
-            key = f"{self.map.spec.prefix}:{stream}:{record.get('id')}"
             self.writer._fail(stream, key, RecordError("map_error", str(exc)))
+            self.sources.book(key, "failed")
             return
-        self._account(stream, result)
+        self._account(stream, result, key)
 
     def checkpoint(self) -> None:
         """Before a STATE is relayed: emit the rollups, then keep the map's memory."""
@@ -121,6 +126,8 @@ class MapStage:
         waiting = self.map.pending()
         for key, reason in waiting:
             audit(self.writer.run_id, "map", key, "held", "map_waiting", reason)
+        self.sources.settle_held(lambda stream, key: self.writer.ledger.get(stream, key) is not None)
+        self.writer.source_counts = self.sources.counts({key for key, _ in waiting})
         if waiting:
             print(f"[target-pipedrive] map: {len(waiting)} record(s) wait for a record that never arrived "
                   "(details: target-pipedrive-admin report)", file=self.writer.progress.out, flush=True)
@@ -130,17 +137,22 @@ class MapStage:
                   file=self.writer.progress.out, flush=True)
 
     # -- internals --------------------------------------------------------------------------------
-    def _send(self, records: list[tuple[str, dict[str, Any]]]) -> None:
+    def _send(self, records: list[tuple[str, dict[str, Any]]], current: str | None = None) -> None:
         for out_stream, out_record in records:
-            self.writer.process(out_stream, plain(out_record))
+            outcome = self.writer.process(out_stream, plain(out_record))
+            key = out_record.get("source_key")
+            if isinstance(key, str):
+                self.sources.book(key, outcome, current, (out_stream, key))
 
-    def _account(self, stream: str, result: Any) -> None:
-        self._send(list(result))
+    def _account(self, stream: str, result: Any, current: str | None = None) -> None:
+        self._send(list(result), current)
         audit = self.writer.ledger.audit
         run = self.writer.run_id
         for key, reason in result.skipped:
             audit(run, stream, key, "skipped", "map_skipped", reason)
             self.writer.progress.count(stream, "skipped")
+            self.sources.book(key, "skipped", current)
         for key, into in result.rolled_up:
             audit(run, stream, key, "skipped", "rolled_up", f"figures rolled up into {into}")
             self.writer.progress.count(stream, "rolled_up")
+            self.sources.book(key, "skipped", current)

@@ -14,7 +14,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import TextIO
 
-OUTCOMES = ("created", "updated", "matched", "unchanged", "failed", "held", "deferred", "skipped", "rolled_up")
+OUTCOMES = ("created", "updated", "matched", "unchanged", "failed", "held", "deferred", "skipped", "rolled_up",
+            "manual")
 
 
 class Progress:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from target_pipedrive.crosswalk import Crosswalk
+from target_pipedrive.sources import reconcile_line
 
 COLUMNS = ("stream", "source_key", "status", "action", "pipedrive_id", "error_code", "message", "warnings",
            "run_id", "at")
@@ -51,7 +52,7 @@ def rows(crosswalk: Crosswalk, run_id: str | None = None) -> list[dict[str, Any]
             continue  # an older failure, since fixed
         if run_id is None and a["status"] == "rolled_back" and r["status"] == "migrated":
             continue  # rolled back, then migrated again
-        r.update(status=a["status"], error_code=a["code"] if a["status"] in ("failed", "held") else None,
+        r.update(status=a["status"], error_code=a["code"] if a["status"] in ("failed", "held", "skipped") else None,
                  message=a["message"], run_id=a["run_id"], at=a["at"])
         if a["status"] in ("planned", "rolled_back"):
             r["action"] = a["action"] or a["code"]
@@ -75,12 +76,24 @@ def write(crosswalk: Crosswalk, out_dir: Path, run_id: str | None = None) -> dic
         writer.writeheader()
         writer.writerows(records)
     counts = Counter(r["status"] for r in records)
+    runs = crosswalk.runs()
     document = {"run_id": run_id, "counts": dict(counts),
                 "failures_by_code": dict(Counter(r["error_code"] for r in records if r["status"] == "failed")),
-                "runs": crosswalk.runs(), "records": records}
+                "reconciliation": reconciliation(runs, run_id), "runs": runs, "records": records}
     with _private(out_dir / "audit.json") as handle:
         handle.write(json.dumps(document, indent=2, default=str))
     return document
+
+
+def reconciliation(runs: list[dict[str, Any]], run_id: str | None) -> dict[str, Any] | None:
+    """Per Cliniko stream, what became of every record a run received (that run, or the latest one)."""
+    candidates = [r for r in runs if (r["run_id"] == run_id if run_id else r["kind"] == "apply")
+                  and (r.get("summary") or {}).get("sources") is not None]
+    if not candidates:
+        return None
+    run = candidates[-1]
+    sources = run["summary"]["sources"]
+    return {"run_id": run["run_id"], "line": reconcile_line(sources), "per_stream": sources}
 
 
 def _private(path: Path) -> Any:

@@ -28,10 +28,15 @@ from target_pipedrive.progress import Progress
 from target_pipedrive.recovery import crash_point, recover
 from target_pipedrive.resolve import TEXT_TYPES, FieldDef, Resolver
 from target_pipedrive.settings import Settings
+from target_pipedrive.sources import reconcile_line
 
 CHILD_STREAMS = ("activities", "notes", "files")
 LONG_AGO = "2000-01-01T00:00:00.000000Z"  # "since" for adopting children of pre-existing persons
 PLANNED_KEY = "planned-field-"  # key prefix of fields that exist only in a plan
+
+
+class ManualHandling(RecordError):
+    """The record cannot go through the API at all and needs a person (audited as skipped, not failed)."""
 
 
 class Writer:
@@ -49,6 +54,8 @@ class Writer:
         self.run_id = crosswalk.start_run("plan" if self.dry_run else "apply")
         self.stopped: StopRun | None = None
         self.failures: Counter[str] = Counter()
+        self.manual: Counter[str] = Counter()  # skipped, for a person to do by hand (e.g. files over the limit)
+        self.source_counts: dict[str, dict[str, int]] | None = None  # per Cliniko stream, set by the map stage
         self.warnings: Counter[str] = Counter()
         self.failed_refs: set[str] = set()
         self.recovered: dict[str, int] = {}
@@ -82,42 +89,53 @@ class Writer:
         except StopRun as exc:
             self._stop(exc)
 
-    def process(self, stream: str, record: dict[str, Any]) -> None:
-        """Handle one contract record; never raises for problems of the record itself."""
+    def process(self, stream: str, record: dict[str, Any]) -> str:
+        """Handle one contract record; never raises for problems of the record itself.
+
+        Returns the outcome (migrated, unchanged, skipped, failed, held or deferred), so the map
+        stage can account for the Cliniko record behind it.
+        """
         self.start()
         key = record.get("source_key")
         if not isinstance(key, str) or not key:
             self._fail(stream, "<missing source_key>", RecordError("invalid_record", "source_key: missing or empty"))
-            return
+            return "failed"
         if self.stopped is not None:
             self._park(stream, key, record, "deferred")
-            return
+            return "deferred"
         problems = contract.validate(stream, record)
         if problems:
             self._fail(stream, key, RecordError("invalid_record", "; ".join(problems)))
-            return
+            return "failed"
         digest = payloads.payload_hash(stream, record)
         row = self.ledger.get(stream, key)
         if row is not None and row["payload_hash"] == digest:
             self._settled(stream, key)
             self.progress.count(stream, "unchanged")
-            return
+            return "unchanged"
         missing = self._missing_parent(stream, record)
         if missing is not None:
             self._park(stream, key, record, "parent_missing", waiting_for=missing)
-            return
+            return "held"
         try:
             self._write(stream, record, row, digest)
+        except ManualHandling as exc:
+            self.ledger.audit(self.run_id, stream, key, "skipped", exc.code, exc.message)
+            self.manual[exc.code] += 1
+            self._settled(stream, key)
+            self.progress.count(stream, "manual")
+            return "skipped"
         except RecordError as exc:
             self._fail(stream, key, exc)
-            return
+            return "failed"
         except StopRun as exc:
             self._stop(exc)
             self._park(stream, key, record, "deferred")
-            return
+            return "deferred"
         self._pending_keys.discard((stream, key))
         if stream == "persons":
             self._release(f"persons:{key}")
+        return "migrated"
 
     def finish(self) -> int:
         """Retry what waits in the crosswalk, report what is still held, and return the exit code."""
@@ -309,8 +327,11 @@ class Writer:
                 self._update(kind, key, int(row["pipedrive_id"]), {"name": record["file_name"]}, digest, "updated",
                              local)
                 return
-            # Pipedrive cannot replace a file's bytes: upload the new version; the old file stays
+            # Pipedrive cannot replace a file's bytes: the old version goes first, then the new one is
+            # uploaded. A crash in between leaves the row pointing at a deleted file, which the next
+            # run (the hash still differs) deletes again (404 is fine) and uploads: never two versions.
             content = self._read_file(record)
+            kind.delete(int(row["pipedrive_id"]))
             self._create(kind, key, {"person_id": person_id, "file_name": record["file_name"], "content": content},
                          digest, {"person_id": person_id, "file_name": record["file_name"], "size": len(content)},
                          written={"name": record["file_name"]}, local=local,
@@ -331,8 +352,10 @@ class Writer:
             raise RecordError("file_missing", "the staged file does not exist at local_path")
         size = os.path.getsize(path)
         if size > self.settings.max_file_size_bytes:
-            raise RecordError("file_too_large", f"{size} bytes is over the {self.settings.max_file_size_bytes}-byte "
-                                                "limit (max_file_size_mb)")
+            limit_mb = self.settings.max_file_size_bytes / 1024 / 1024
+            raise ManualHandling("file_too_large", f"{size / 1024 / 1024:.1f} MB is over Pipedrive's {limit_mb:g} MB "
+                                                   "upload limit (max_file_size_mb): needs manual handling - attach "
+                                                   "it to the person by hand")
         with open(path, "rb") as handle:
             content = handle.read()
         if hashlib.sha256(content).hexdigest() != record["sha256"]:
@@ -526,7 +549,8 @@ class Writer:
         summary: dict[str, Any] = {
             "mode": "plan" if self.dry_run else "apply",
             "streams": {name: {k: v for k, v in c.items() if v} for name, c in self.progress.counts.items()},
-            "failed": dict(self.failures), "warnings": dict(self.warnings), "held": held, "deferred": deferred,
+            "failed": dict(self.failures), "manual": dict(self.manual), "warnings": dict(self.warnings),
+            "held": held, "deferred": deferred, "sources": self.source_counts,
             "requests": self.client.stats.requests, "tokens": budget.spent_this_run,
             "rate_limited": self.client.stats.rate_limited, "retries": self.client.stats.retries,
             "recovered": self.recovered,
@@ -560,6 +584,12 @@ class Writer:
             print(f"  FAILED {sum(self.failures.values())} record(s): "
                   + ", ".join(f"{code} {n}" for code, n in self.failures.most_common())
                   + " (details: target-pipedrive-admin report)", file=out)
+        if self.source_counts is not None:
+            print(f"  {reconcile_line(self.source_counts)}", file=out)
+        if self.manual:
+            print(f"  NEEDS MANUAL HANDLING {sum(self.manual.values())} record(s): "
+                  + ", ".join(f"{code} {n}" for code, n in self.manual.most_common())
+                  + " (skipped, listed in target-pipedrive-admin report)", file=out)
         if held:
             print(f"  HELD {len(held)} record(s) whose parent person has not been written; they are kept and sent "
                   "when it arrives", file=out)

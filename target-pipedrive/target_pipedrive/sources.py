@@ -1,0 +1,82 @@
+"""Per Cliniko record: what became of it in this run, so source counts reconcile.
+
+The map turns one Cliniko record into zero or more contract records (a patient into a
+person and a notes record), possibly later (an attendee waits for its group appointment),
+and a rollup updates a person for an invoice. Output keys name their origin
+(`cliniko:<kind>:<id>`), so each outcome is booked against the Cliniko record it came
+from; every record received ends in exactly one status and the line
+`received = migrated + unchanged + skipped + failed (+ held + deferred + waiting)` holds,
+or the difference is shown as `unaccounted` (a bug, never hidden).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+# Worst first: a record counts as failed when any of its outputs failed, and so on.
+RANK = ("failed", "held", "deferred", "migrated", "unchanged", "skipped")
+STATUSES = (*RANK, "waiting", "unaccounted")
+
+
+class SourceLedger:
+    def __init__(self, prefix: str, streams: dict[str, str]) -> None:
+        self.prefix = prefix
+        self.singular = dict(streams)  # Cliniko stream -> the kind in its source keys
+        self.received: dict[str, str] = {}  # source key -> its stream
+        self.status: dict[str, str] = {}  # source key -> best-known status so far
+        self._alias: dict[str, str] = {}  # output key whose kind is no Cliniko stream -> its source key
+        self.held: dict[tuple[str, str], str] = {}  # (stream, output key) parked by the writer -> source key
+
+    def receive(self, stream: str, record_id: Any) -> str:
+        key = f"{self.prefix}:{self.singular.get(stream, stream)}:{record_id}"
+        self.received[key] = stream
+        return key
+
+    def origin(self, key: str, current: str | None = None) -> str | None:
+        """The received source key an output key belongs to (None: a rollup or a definition)."""
+        if key in self.received:
+            return key
+        if key in self._alias:
+            return self._alias[key]
+        if current is not None and key.rsplit(":", 1)[-1] == current.rsplit(":", 1)[-1]:
+            self._alias[key] = current  # e.g. cliniko:patient_notes:7 made from cliniko:patient:7
+            return current
+        return None
+
+    def book(self, key: str, status: str, current: str | None = None, output: tuple[str, str] | None = None) -> None:
+        source = self.origin(key, current)
+        if source is None:
+            return
+        if status == "held" and output is not None:
+            self.held[output] = source
+        previous = self.status.get(source)
+        if previous is None or RANK.index(status) < RANK.index(previous):
+            self.status[source] = status
+
+    def settle_held(self, written: Any) -> None:
+        """Outputs parked for a parent that arrived later in the run were written after all."""
+        for (stream, key), source in self.held.items():
+            if self.status.get(source) == "held" and written(stream, key):
+                self.status[source] = "migrated"
+
+    def counts(self, waiting: set[str]) -> dict[str, dict[str, int]]:
+        """{Cliniko stream: {status: n}} over every record received this run."""
+        out: dict[str, Counter[str]] = {}
+        for key, stream in self.received.items():
+            status = self.status.get(key) or ("waiting" if key in waiting else "unaccounted")
+            out.setdefault(stream, Counter())[status] += 1
+        return {stream: dict(c) for stream, c in sorted(out.items())}
+
+
+def reconcile_line(counts: dict[str, dict[str, int]]) -> str:
+    """The one line a person checks: received = migrated + unchanged + skipped + failed (+ the rest)."""
+    total: Counter[str] = Counter()
+    for c in counts.values():
+        total.update(c)
+    received = sum(total.values())
+    parts = " + ".join(f"{name} {total[name]}" for name in ("migrated", "unchanged", "skipped", "failed"))
+    extra = " + ".join(f"{name} {total[name]}" for name in ("held", "deferred", "waiting", "unaccounted")
+                       if total[name])
+    verdict = "reconciled" if not total["unaccounted"] else f"{total['unaccounted']} UNACCOUNTED"
+    return f"Cliniko records received {received} = {parts}" + (f" + {extra}" if extra else "") + f": {verdict}"
