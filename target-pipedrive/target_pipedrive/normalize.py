@@ -40,6 +40,7 @@ from typing import Any
 
 MATCH, MISMATCH, MISSING, OBJECT_MISSING = "match", "mismatch", "missing_in_pipedrive", "object_missing"
 VERDICTS = (MATCH, MISMATCH, MISSING, OBJECT_MISSING)
+OBJECT = "(object)"  # the field name of a row about the object itself, not one of its fields
 TEXT_FIELD_TYPES = {"varchar", "varchar_auto", "text"}
 _SPACE = re.compile(r"\s+")
 _BLOCK_TAGS = {"p", "br", "div", "li", "ul", "ol", "tr", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6",
@@ -441,9 +442,10 @@ def compare_field(name: str, expected: Any, actual: Any, ctx: Context) -> FieldR
 
 
 def compare_object(expected: dict[str, Any], actual: dict[str, Any] | None, ctx: Context) -> list[FieldResult]:
-    """Every field the migration wrote, compared; one `object_missing` row when the object is gone."""
+    """Every field the migration wrote, compared; one `(object)` row when the object is gone (or when
+    the migration wrote no field of it, e.g. an activity type adopted as it was)."""
     if actual is None:
-        return [FieldResult("(object)", "present", "", OBJECT_MISSING)]
+        return [FieldResult(OBJECT, "present", "", OBJECT_MISSING)]
     results = []
     for name, value in expected.items():
         if name.startswith("_"):  # our own bookkeeping (e.g. _sha256, _entity), not a Pipedrive field
@@ -454,7 +456,7 @@ def compare_object(expected: dict[str, Any], actual: dict[str, Any] | None, ctx:
                 results.append(compare_field(f"custom_fields.{key}", sub, stored.get(key), ctx))
         else:
             results.append(compare_field(name, value, actual.get(name), ctx))
-    return results
+    return results or [FieldResult(OBJECT, "present", "present", MATCH)]  # adopted as it was: existence only
 
 
 def merge_images(images: list[dict[str, Any] | None]) -> dict[str, Any]:

@@ -98,10 +98,10 @@ def summarize(rows: list[Row]) -> dict[str, Any]:
     by_field: dict[str, Counter[str]] = defaultdict(Counter)
     for row in rows:
         objects[row.stream][(row.source_key, row.pipedrive_id)].add(row.verdict)
-        if row.verdict != normalize.OBJECT_MISSING:
+        if row.field != normalize.OBJECT:
             by_field[f"{row.stream}.{row.field}"][row.verdict] += 1
     for stream, seen in objects.items():
-        fields = Counter(r.verdict for r in rows if r.stream == stream and r.verdict != normalize.OBJECT_MISSING)
+        fields = Counter(r.verdict for r in rows if r.stream == stream and r.field != normalize.OBJECT)
         by_stream[stream] = {
             "objects": len(seen),
             "all_match": sum(1 for v in seen.values() if v <= {normalize.MATCH}),
@@ -110,8 +110,8 @@ def summarize(rows: list[Row]) -> dict[str, Any]:
             "fields": dict(fields),
         }
     verdicts = Counter(r.verdict for r in rows)
-    return {"objects": sum(s["objects"] for s in by_stream.values()), "fields_compared":
-            sum(n for v, n in verdicts.items() if v != normalize.OBJECT_MISSING),
+    return {"objects": sum(s["objects"] for s in by_stream.values()),
+            "fields_compared": sum(1 for r in rows if r.field != normalize.OBJECT),
             "verdicts": {v: verdicts.get(v, 0) for v in normalize.VERDICTS},
             "differences": sum(n for v, n in verdicts.items() if v != normalize.MATCH),
             "by_object_type": by_stream, "by_field": {k: dict(v) for k, v in sorted(by_field.items())}}

@@ -132,6 +132,9 @@ def test_compare_object_skips_our_bookkeeping_and_reports_a_missing_object_once(
     assert [(r.field, r.verdict) for r in results] == [
         ("name", n.MATCH), ("custom_fields.Referral source", n.MATCH), ("custom_fields.History", n.MISSING)]
     assert [(r.field, r.verdict) for r in n.compare_object(image, None, CTX)] == [("(object)", n.OBJECT_MISSING)]
+    adopted = n.compare_object({"_entity": "person"}, {"name": "Follow-up"}, CTX)  # nothing written: exists only
+    assert [(r.field, r.expected, r.actual, r.verdict) for r in adopted] == [("(object)", "present", "present",
+                                                                               n.MATCH)]
 
 
 def test_merge_images_keeps_the_last_value_of_each_field_and_custom_field() -> None:
@@ -144,10 +147,13 @@ def test_summary_counts_per_object_type_and_per_field() -> None:
     row = verify.Row
     rows = [row("persons", "p1", 1, "name", "A", "A", n.MATCH), row("persons", "p1", 1, "phones", "1", "2", n.MISMATCH),
             row("persons", "p2", 2, "name", "B", "B", n.MATCH), row("notes", "n1", 3, "(object)", "present", "",
-                                                                   n.OBJECT_MISSING)]
+                                                                   n.OBJECT_MISSING),
+            row("activity_types", "t1", 4, "(object)", "present", "present", n.MATCH)]
     summary = verify.summarize(rows)
-    assert summary["objects"] == 3 and summary["fields_compared"] == 3 and summary["differences"] == 2
-    assert summary["verdicts"] == {n.MATCH: 2, n.MISMATCH: 1, n.MISSING: 0, n.OBJECT_MISSING: 1}
+    assert summary["objects"] == 4 and summary["fields_compared"] == 3 and summary["differences"] == 2
+    assert summary["verdicts"] == {n.MATCH: 3, n.MISMATCH: 1, n.MISSING: 0, n.OBJECT_MISSING: 1}
+    assert summary["by_object_type"]["activity_types"] == {"objects": 1, "all_match": 1, "with_differences": 0,
+                                                           "object_missing": 0, "fields": {}}
     assert summary["by_object_type"]["persons"] == {"objects": 2, "all_match": 1, "with_differences": 1,
                                                     "object_missing": 0, "fields": {n.MATCH: 2, n.MISMATCH: 1}}
     assert summary["by_object_type"]["notes"]["object_missing"] == 1
@@ -262,8 +268,12 @@ def test_bulk_listing_and_reading_one_by_one_give_the_same_diff(pipedrive_sandbo
 def test_verify_of_one_run_checks_only_what_that_run_wrote(pipedrive_sandbox: Any, tmp_path: Path) -> None:
     sb = pipedrive_sandbox
     cfg = base_config(sb, tmp_path)
+    # the clinic already has patient 2 (same e-mail): the migration adopts it and writes only what differs
+    sb.request("POST", "/api/v2/persons", json={"name": "Patient 2 Example", "emails": [
+        {"value": "patient2@mail.example", "label": "home"}], "phones": [{"value": "+61 2 0000 0000"}]})
     data = clinic(tmp_path / "files", n_persons=2, n_files=0)
     first = run_inproc(cfg, messages(data))
+    assert "persons: created 1, matched 1" in first.stderr
     first_run = first.stderr.split("Run ")[1].split(":")[0]
     data["persons"].append({"source_key": "cliniko:patient:77", "name": "Late Arrival",
                             "emails": [{"value": "LATE@mail.example", "label": "home"}]})
@@ -276,7 +286,11 @@ def test_verify_of_one_run_checks_only_what_that_run_wrote(pipedrive_sandbox: An
     assert document["run_id"] == second_run and document["summary"]["objects"] == 1
     assert {r["source_key"] for r in document["rows"]} == {"cliniko:patient:77"}
     whole = run_admin(cfg, ["verify", "--run", first_run, "--out-dir", str(out)], tmp_path)
-    assert whole.returncode == 0 and json.loads((out / "diff.json").read_text())["summary"]["objects"] > 10
+    assert whole.returncode == 0, whole.stderr
+    document = json.loads((out / "diff.json").read_text(encoding="utf-8"))
+    assert document["summary"]["objects"] > 10 and document["summary"]["differences"] == 0
+    adopted = {r["field"] for r in document["rows"] if r["source_key"] == "cliniko:patient:2"}
+    assert {"phones", "custom_fields.Referral source"} <= adopted and "emails" not in adopted  # already equal
 
 
 def test_verify_config_errors_exit_2_with_one_sentence(pipedrive_sandbox: Any, tmp_path: Path) -> None:
