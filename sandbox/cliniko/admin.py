@@ -13,6 +13,8 @@ GET  /_admin/storage                       auth-leak counter, downloads, bad sig
 GET  /_admin/attachments/<id>              size, content type and sha256 of an attachment's bytes
 GET  /_admin/edge_cases                    where each generated edge case lives {key: {resource, id}}
 GET|POST|DELETE /_admin/on_request {after, path_prefix, mutate: {resource, id, set|action}, faults: {...}}
+POST /_admin/raw {resource, id, set, drop}  serve these values verbatim on the row, unvalidated (see corrupt.py)
+GET|POST|DELETE /_admin/responses {path, after, times, body|body_base64|empty|replay}   replace answers
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from sandbox.cliniko import render, resources
+from sandbox.cliniko import corrupt, render, resources
 from sandbox.cliniko.errors import ApiError
 from sandbox.cliniko.state import resource_of
 from sandbox.common.faults import Faults
@@ -72,6 +74,10 @@ def register(app: ClinikoApp) -> None:
         ("GET", "/_admin/on_request"): lambda r: Response.json({"hooks": app.hooks.listing()}),
         ("POST", "/_admin/on_request"): lambda r: _hook(app, r),
         ("DELETE", "/_admin/on_request"): lambda r: (app.hooks.clear(), Response.json({"ok": True}))[1],
+        ("POST", "/_admin/raw"): lambda r: _raw(app, r),
+        ("GET", "/_admin/responses"): lambda r: Response.json({"rewrites": app.rewrites.listing()}),
+        ("POST", "/_admin/responses"): lambda r: _rewrite(app, r),
+        ("DELETE", "/_admin/responses"): lambda r: (app.rewrites.clear(), Response.json({"ok": True}))[1],
     }
     for action in SOFT_ACTIONS:
         routes[("POST", f"/_admin/{action}")] = (lambda a: lambda r: _soft(app, r, a))(action)
@@ -165,3 +171,21 @@ def _hook(app: ClinikoApp, request: Request) -> Response:
             return Response.json({"error": str(exc)}, 400)
     app.hooks.add(hook)
     return Response.json({"ok": True, "hooks": len(app.hooks.listing()), "after": hook.after}, 201)
+
+
+def _raw(app: ClinikoApp, request: Request) -> Response:
+    data = _body(request)
+    raw = corrupt.raw_values(data)
+    resource, row_id = _target(data)
+    name = resource_of(resource).name
+    with app.state.store.lock:
+        body, meta = app.state.find(name, int(row_id) if str(row_id).isdigit() else -1)
+        meta[corrupt.RAW_KEY] = raw
+        app.state.store.put(name, int(body["id"]), body, meta)
+    return corrupt.json_response(_rendered(app, request, name, body, meta))
+
+
+def _rewrite(app: ClinikoApp, request: Request) -> Response:
+    rewrite = app.rewrites.parse(_body(request))
+    app.rewrites.add(rewrite)
+    return Response.json({"ok": True, "rewrites": len(app.rewrites.listing())}, 201)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sandbox.cliniko import filters, paging, render, resources
+from sandbox.cliniko.corrupt import json_response
 from sandbox.cliniko.errors import ApiError, not_found
 from sandbox.cliniko.storage import content_disposition
 from sandbox.common.http import Request, Response
@@ -71,7 +72,7 @@ def _lister(app: ClinikoApp, res: resources.Resource, extra: str | None) -> Hand
         total = store.count(res.name, where.sql, where.params)
         rows = store.query(res.name, where.sql, where.params, order, page.size, page.offset)
         base = f"{request.host_url}/v1"
-        return Response.json({
+        return json_response({
             res.name: [render.record(res, body, meta, base) for body, meta in rows],
             "total_entries": total,
             "links": paging.links(request, page, total),
@@ -89,7 +90,7 @@ def _getter(app: ClinikoApp, res: resources.Resource) -> Handler:
         if not rows:
             raise not_found()
         body, meta = rows[0]
-        return Response.json(render.record(res, body, meta, f"{request.host_url}/v1"))
+        return json_response(render.record(res, body, meta, f"{request.host_url}/v1"))
 
     return handle
 

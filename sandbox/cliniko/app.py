@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox.cliniko import admin, api, auth
+from sandbox.cliniko.corrupt import Rewrites
 from sandbox.cliniko.hooks import Hooks
 from sandbox.cliniko.state import State
 from sandbox.cliniko.storage import Storage
@@ -43,6 +44,7 @@ class ClinikoApp(App):
         self.state = State(DocStore(self.config.db_path))
         self.storage = Storage(host_override=self.config.storage_host)
         self.hooks = Hooks(self._apply_change, self.faults.update)
+        self.rewrites = Rewrites()
         self.observers.append(self.hooks.observe)
         api.register(self)
         admin.register(self)
@@ -52,6 +54,9 @@ class ClinikoApp(App):
             self.state.ensure_indexes()
 
     # -- gatekeeping -------------------------------------------------------------------
+    def _dispatch_api(self, request: Request) -> Response:
+        return self.rewrites.apply(request, super()._dispatch_api(request))
+
     def authorize(self, request: Request) -> Response | None:
         if request.path.startswith(STORAGE_PREFIX):
             return None  # the bucket checks its own signatures
@@ -89,6 +94,7 @@ class ClinikoApp(App):
     def reset(self, size: str, seed: int) -> dict[str, Any]:
         summary = self.state.reset(size, seed)
         self.hooks.clear()
+        self.rewrites.clear()
         self.storage.reset()
         self.window.reset()
         return summary

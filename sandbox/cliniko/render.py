@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sandbox.cliniko.corrupt import overlay
 from sandbox.cliniko.resources import Resource
 
 
@@ -30,4 +31,4 @@ def record(resource: Resource, body: dict[str, Any], meta: dict[str, Any], api_b
         elif link.nullable:
             out[link.name] = None
     out["links"] = {"self": f"{api_base}/{resource.name}/{row_id}"}
-    return dict(sorted(out.items()))
+    return dict(sorted(overlay(out, meta).items()))

@@ -8,6 +8,7 @@ the retry policy live in this file only.
 from __future__ import annotations
 
 import email.utils
+import re
 import time
 from collections.abc import Iterable
 from functools import cached_property
@@ -17,15 +18,16 @@ from urllib.parse import urlparse
 import requests
 from requests.auth import HTTPBasicAuth
 from singer_sdk import RESTStream
-from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.helpers.types import Context
 
 from tap_cliniko.pacing import RequestPacer
-from tap_cliniko.pagination import KeysetPaginator
+from tap_cliniko.pagination import KeysetPaginator, row_position
 from tap_cliniko.progress import Progress
 from tap_cliniko.settings import api_base_url
 
 SOFT_DELETE_FIELDS = ("archived_at", "cancelled_at", "deleted_at")
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 MAX_TRIES = 12
 MAX_WAIT_S = 60.0
 
@@ -134,6 +136,35 @@ class ClinikoStream(RESTStream[Any]):
         if status == 429:
             self._honour_rate_limit_reset(response)
         super().validate_response(response)
+        self.check_page(response)
+
+    def check_page(self, response: requests.Response) -> None:
+        """A page that is not a list envelope, or is empty but says more rows follow, is read again:
+        a proxy's error page or a glitch usually passes; if it does not, the run stops with one sentence."""
+        key = self._list_key(response)
+        if key is None:
+            return
+        try:
+            body = response.json()
+        except ValueError:
+            raise RetriableAPIError(f"Cliniko sent a page of /{self.name} that is not valid JSON", response) from None
+        rows = body.get(key) if isinstance(body, dict) else None
+        if not isinstance(rows, list):
+            raise RetriableAPIError(f"Cliniko sent a page of /{self.name} without a `{key}` list", response)
+        if not rows and (body.get("links") or {}).get("next"):
+            raise RetriableAPIError(f"Cliniko sent an empty page of /{self.name} that says more rows follow",
+                                    response)
+
+    def _list_key(self, response: requests.Response) -> str | None:
+        """The envelope key of a successful list page (`/patients`, `/practitioners/inactive`), else None."""
+        if response.status_code != 200:
+            return None
+        base = urlparse(self.url_base).path.rstrip("/")
+        path = urlparse(response.url).path
+        parts = (path[len(base):] if path.startswith(base) else path).strip("/").split("/")
+        if len(parts) == 1 or parts[1:] == ["inactive"]:
+            return parts[0] or None
+        return None
 
     def response_error_message(self, response: requests.Response) -> str:
         """Status and path only: bodies and query strings can carry patient data."""
@@ -175,19 +206,22 @@ class ClinikoStream(RESTStream[Any]):
     # -- responses ---------------------------------------------------------------
     def parse_response(self, response: requests.Response) -> Iterable[dict[str, Any]]:
         body = response.json()
-        if not isinstance(body, dict) or not isinstance(body.get(self.records_key), list):
-            raise FatalAPIError(f"Cliniko answered /{self.name} without a `{self.records_key}` list")
         self._note_server_time(response)
         if "total_entries" in body and getattr(self, "_total", None) is None:
             self._total = body["total_entries"]
             self.progress.expect(self.name, int(body["total_entries"]))
         cursor = getattr(self, "_paginator", None) and self._paginator.cursor
         for row in body[self.records_key]:
-            if cursor is not None and not cursor.is_after(str(row.get("updated_at")), int(row["id"])):
+            position = row_position(row)
+            if cursor is not None and position is not None and not cursor.is_after(*position):
                 continue  # already emitted from the previous page (keyset overlap)
+            if not isinstance(row, dict):
+                self.logger.warning("Skipped an entry of /%s that is not an object", self.name)
+                continue
             yield row
 
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any] | None:
+        row = valid_text(row)
         add_link_ids(row, self.schema.get("properties", {}))
         if not self._tap.sample.keep(self, row):  # type: ignore[attr-defined]
             return None
@@ -217,6 +251,18 @@ class ClinikoStream(RESTStream[Any]):
                     part["replication_key_value"] = cap
         self.progress.finish(self.name)
         super().finalize_state_progress_markers(state)
+
+
+def valid_text(value: Any) -> Any:
+    """Lone UTF-16 surrogates (`"\\ud800"` in Cliniko's JSON) become U+FFFD: they are not text, and a
+    loader that encodes the record as UTF-8 would fail on them."""
+    if isinstance(value, str):
+        return LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {k: valid_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [valid_text(v) for v in value]
+    return value
 
 
 def link_id(link: Any) -> str | None:

@@ -23,6 +23,20 @@ from urllib.parse import ParseResult, parse_qs, urlencode, urlparse
 from singer_sdk.pagination import BaseHATEOASPaginator
 
 
+class PagingError(Exception):
+    """Cliniko's pages do not advance (a `next` link that loops); one sentence, safe to print."""
+
+
+def row_position(row: Any) -> tuple[str, int] | None:
+    """(updated_at, id) of a row, or None when Cliniko sent no usable id (then it cannot anchor a page)."""
+    if not isinstance(row, dict):
+        return None
+    raw = row.get("id")
+    if isinstance(raw, bool) or not isinstance(raw, int | str) or not str(raw).isdigit():
+        return None
+    return str(row.get("updated_at")), int(raw)
+
+
 @dataclass(frozen=True)
 class Cursor:
     updated_at: str
@@ -55,18 +69,25 @@ class KeysetPaginator(BaseHATEOASPaginator):
     def plan(self, response: Any) -> Cursor | None:
         """Where the next request starts, or None when the stream is exhausted."""
         body = response.json()
-        rows = body.get(self.records_key) or []
+        positions = [p for p in map(row_position, body.get(self.records_key) or []) if p is not None]
         has_more = bool((body.get("links") or {}).get("next"))
         current = self.cursor
         if current is not None and current.tie:
-            if has_more and rows:
-                return Cursor(current.updated_at, int(rows[-1]["id"]), tie=True)
+            if has_more and positions:
+                return self._advanced(Cursor(current.updated_at, positions[-1][1], tie=True))
             return Cursor(current.updated_at, 0, strict=True)
-        if not has_more or not rows:
+        if not has_more or not positions:
             return None
-        first_ts, last = str(rows[0]["updated_at"]), rows[-1]
-        last_ts = str(last["updated_at"])
-        return Cursor(last_ts, int(last["id"]), tie=first_ts == last_ts)
+        (first_ts, _), (last_ts, last_id) = positions[0], positions[-1]
+        return self._advanced(Cursor(last_ts, last_id, tie=first_ts == last_ts))
+
+    def _advanced(self, cursor: Cursor) -> Cursor:
+        """The cursor, if it moves past the current one; a page that does not is a loop."""
+        current = self.cursor
+        if current is not None and (cursor.updated_at, cursor.id) <= (current.updated_at, current.id):
+            raise PagingError(f"Cliniko kept sending the same page of /{self.records_key} although it says more "
+                              "rows follow (its `next` link loops)")
+        return cursor
 
     def continue_if_empty(self, response: Any) -> bool:
         return self.plan(response) is not None

@@ -36,6 +36,15 @@ class SettingsStream(_Stream):
     def get_url_params(self, context: Context | None, next_page_token: Any) -> dict[str, Any]:
         return {}
 
+    def check_page(self, response: requests.Response) -> None:
+        """One object, not a list envelope: only its JSON is checked."""
+        try:
+            body = response.json()
+        except ValueError:
+            raise RetriableAPIError("Cliniko sent /settings as something that is not valid JSON", response) from None
+        if not isinstance(body, dict):
+            raise RetriableAPIError("Cliniko sent /settings as something other than an object", response)
+
     def parse_response(self, response: requests.Response) -> Iterable[dict[str, Any]]:
         body = response.json()
         if isinstance(body, dict):

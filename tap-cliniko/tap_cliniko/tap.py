@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from functools import cached_property
 from typing import Any
@@ -13,6 +14,7 @@ from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from tap_cliniko.attachments import AttachmentStore
 from tap_cliniko.client import ClinikoError, ClinikoStream, add_link_ids
 from tap_cliniko.pacing import RequestPacer
+from tap_cliniko.pagination import PagingError
 from tap_cliniko.progress import Progress
 from tap_cliniko.sampling import SampleScope
 from tap_cliniko.settings import CONFIG_SCHEMA, DEFAULT_MAX_RPM, api_base_url, insecure_base_url
@@ -50,9 +52,12 @@ class TapCliniko(Tap):
         if not folder:
             return None
         try:
-            return AttachmentStore(folder)
+            store = AttachmentStore(folder)
         except OSError as exc:
             raise ClinikoError(f"attachments_dir cannot be used ({exc.strerror}): choose a writable folder.") from None
+        if not os.access(store.root, os.W_OK | os.X_OK):
+            raise ClinikoError(f"attachments_dir {folder} is read-only: choose a writable folder.")
+        return store
 
     def _pages(self, resource: str, params: dict[str, Any], limit: int | None = None) -> list[dict[str, Any]]:
         """Rows of a sorted-by-id listing, through the streams' paced and retried client."""
@@ -88,6 +93,7 @@ class TapCliniko(Tap):
         host = insecure_base_url(self.config)
         if host:
             raise ClinikoError(f"base_url must use https for {host}: only loopback addresses may use plain http.")
+        _ = self.attachment_store  # an unusable attachments_dir stops the run before the first record
         try:
             try:
                 super().sync_all()
@@ -96,6 +102,8 @@ class TapCliniko(Tap):
                 # progress to Meltano so the next run resumes here, not from the start.
                 self._state_writer.write_state(self.state)
                 raise
+        except PagingError as exc:
+            raise ClinikoError(f"{exc}; the progress so far is saved in the state.") from None
         except requests.exceptions.ConnectionError:
             raise ClinikoError(
                 f"Cannot reach Cliniko at {api_base_url(self.config)} after retries: check `base_url` and the network."

@@ -129,3 +129,12 @@ def test_subject_without_type_and_note_html() -> None:
                     "(Australia/Sydney)<br><b>Practitioner:</b> Noah &lt;Taylor&gt;<br><b>Location:</b> Harbour &amp; "
                     "Co</p><p><b>Appointment notes:</b><br>Bring &lt;shoes&gt;<br>and towel</p>")
     assert appointment_note() == "<p>Appointment</p>"
+
+
+def test_an_unreadable_appointment_time_fails_the_record_instead_of_an_undated_activity() -> None:
+    for garbage in ("soon", "31/02/2024 09:00", "2024-02-31T09:00:00Z"):
+        with pytest.raises(ValueError):
+            utc_due_date(garbage)
+        with pytest.raises(ValueError):
+            utc_due_time(garbage)
+    assert utc_due_date(None) is None and utc_due_time("") is None  # absent is not unreadable

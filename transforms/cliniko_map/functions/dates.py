@@ -49,15 +49,24 @@ def utc_timestamp(value: Any) -> str | None:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
 
 
+def _appointment_time(value: Any) -> datetime | None:
+    """An appointment's time must be readable when it is given: an activity silently without
+    its date would be a wrong record, so unreadable text fails the record instead."""
+    moment = parse_instant(value)
+    if moment is None and value not in (None, ""):
+        raise ValueError("the appointment time is not an ISO 8601 timestamp")
+    return moment
+
+
 def utc_due_date(starts_at: Any) -> str | None:
     """The UTC calendar date of an instant (Pipedrive's `due_date`)."""
-    moment = parse_instant(starts_at)
+    moment = _appointment_time(starts_at)
     return moment.date().isoformat() if moment else None
 
 
 def utc_due_time(starts_at: Any) -> str | None:
     """The UTC wall time `HH:MM` of an instant (Pipedrive's `due_time`)."""
-    moment = parse_instant(starts_at)
+    moment = _appointment_time(starts_at)
     return moment.strftime("%H:%M") if moment else None
 
 

@@ -7,6 +7,7 @@ import unicodedata
 from typing import Any
 
 _SPACE = re.compile(r"\s+")
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")  # C0/C1 controls other than whitespace
 PREFERRED_STYLES = ("in_brackets", "replace_first", "ignore")
 
 
@@ -14,11 +15,13 @@ def clean(value: Any) -> str | None:
     """Trimmed text with inner whitespace runs collapsed; None for empty.
 
     Cliniko data carries stray spaces ("  Anne ") that would otherwise make two
-    spellings of one name; NFC keeps composed and decomposed accents equal.
+    spellings of one name; NFC keeps composed and decomposed accents equal. Control
+    characters (NUL, ESC, ...) are never text a person typed, and a list or object where
+    Cliniko sends text is not a value to show (it would appear as "['a']").
     """
-    if value is None:
+    if value is None or isinstance(value, dict | list | tuple | set | bool):
         return None
-    text = _SPACE.sub(" ", unicodedata.normalize("NFC", str(value))).strip()
+    text = _SPACE.sub(" ", _CONTROL.sub("", unicodedata.normalize("NFC", str(value)))).strip()
     return text or None
 
 
