@@ -167,6 +167,10 @@ def verify(ctx: click.Context, run_id: str | None, out_dir: str) -> None:
         click.echo(f"Verify found {differences} difference(s) between Pipedrive and the migration in "
                    f"{summary['objects']} objects ({where}); see {files}.", err=True)
         sys.exit(1)
+    if not summary["objects"]:
+        click.echo(f"Verify: the crosswalk holds no migrated record{f' of run {run_id}' if run_id else ''}; "
+                   f"wrote {files} (empty).")
+        return
     click.echo(f"Verify: {summary['objects']} objects and {summary['fields_compared']} fields match what the "
                f"migration wrote; wrote {files}.")
 

@@ -12,8 +12,9 @@ Limits of that expected side (see the README): fields Pipedrive sets only at cre
 (`add_time`) are not kept in after-images, so they are not compared; for an adopted
 ("matched") object, only the fields the migration had to change are known.
 
-Objects are read one by one (1-2 tokens each), or, for a stream with many of them,
-listed in pages of 500 (100 for files; 10-20 tokens a page), whichever needs fewer requests.
+Objects are read one by one (1-2 tokens a read); from BULK_THRESHOLD objects of a stream
+on, the stream is listed instead, in pages of 500 (100 for files; 10-20 tokens a page). A
+list also returns objects the migration did not write, so it pays off only for many.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from target_pipedrive.report import _private
 
 BULK_THRESHOLD = 50  # from this many objects of a stream, list them instead of reading each
 COLUMNS = ("stream", "source_key", "pipedrive_id", "field", "cliniko_value", "pipedrive_value", "verdict")
+HTML_COLUMNS = ("stream", "source key", "Pipedrive id", "field", "Cliniko value (as migrated)", "Pipedrive value now",
+                "verdict")
 LISTS = {"persons": ("v2", "/persons", 500), "products": ("v2", "/products", 500),
          "activities": ("v2", "/activities", 500), "notes": ("v1", "/notes", 500),
          "files": ("v1", "/files", 100)}  # (version, path, page size: v1 /files allows at most 100)
@@ -223,7 +226,7 @@ def _write_html(path: Path, rows: list[Row], summary: dict[str, Any], run_id: st
                  for name, counts in summary["by_field"].items()]
     blocks: list[Any] = [
         html.Paragraph(headline, tone),
-        html.Table("Differences", COLUMNS, [tuple(asdict(r).values()) for r in differences], max_rows=2000),
+        html.Table("Differences", HTML_COLUMNS, [tuple(asdict(r).values()) for r in differences], max_rows=2000),
         html.BarChart("Fields per object type", {s: {v: n for v, n in d["fields"].items() if n}
                                                  for s, d in summary["by_object_type"].items()}),
         html.Table("Per object type", ("stream", "objects", "all match", "with differences", "object missing"),

@@ -296,6 +296,9 @@ def test_verify_of_one_run_checks_only_what_that_run_wrote(pipedrive_sandbox: An
 def test_verify_config_errors_exit_2_with_one_sentence(pipedrive_sandbox: Any, tmp_path: Path) -> None:
     sb = pipedrive_sandbox
     cfg = base_config(sb, tmp_path)
+    empty = run_admin(cfg, ["verify", "--out-dir", str(tmp_path / "empty")], tmp_path)
+    assert empty.returncode == 0 and "holds no migrated record" in empty.stdout, empty.stderr
+    assert (tmp_path / "empty" / "diff.csv").read_text().splitlines() == [",".join(verify.COLUMNS)]
     person = {"source_key": "cliniko:patient:1", "name": "Solo Patient"}
     assert run_inproc(cfg, messages({"persons": [person]})).returncode == 0
     unknown = run_admin(cfg, ["verify", "--run", "no-such-run", "--out-dir", str(tmp_path / "v")], tmp_path)
