@@ -1,0 +1,15 @@
+"""The `chromium` fixture: open a local HTML file in headless Chromium, failing (never skipping) without it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from chromium import Rendered, open_page, require_chromium
+
+
+@pytest.fixture
+def chromium() -> Callable[[Path], Rendered]:
+    require_chromium()
+    return open_page
