@@ -34,6 +34,7 @@ _TONE_MARK = {"ok": "\u2713", "warn": "\u26a0", "bad": "\u2717"}
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 _BAR_WIDTH = 400
 _BAR_HEIGHT = 16
+_LONG_CELL = 60
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,16 @@ def _paragraph(block: Paragraph) -> str:
     return f'<p class="tone-{tone}" dir="auto">{prefix}{esc(block.text)}</p>'
 
 
+def _cell(value: Any) -> str:
+    text = as_text(value)
+    if _is_number(value):
+        return f'<td class="num">{html.escape(text)}</td>'
+    # Only long values may break anywhere: were every cell allowed to, the table would squeeze
+    # its short columns to one character wide next to a long note.
+    long = ' class="long"' if len(text) > _LONG_CELL else ""
+    return f'<td dir="auto"{long}>{html.escape(text)}</td>'
+
+
 def _table(block: Table) -> str:
     keys = _items(block.columns)
     columns = [as_text(c) for c in keys]
@@ -161,7 +172,7 @@ def _table(block: Table) -> str:
     for row in shown:
         cells = row + [None] * (width - len(row))
         body.append("<tr>" + "".join(
-            f'<td class="num">{esc(v)}</td>' if _is_number(v) else f'<td dir="auto">{esc(v)}</td>' for v in cells
+            _cell(v) for v in cells
         ) + "</tr>")
     if not rows:
         body.append(f'<tr><td colspan="{max(width, 1)}" class="empty">No rows.</td></tr>')
@@ -245,7 +256,9 @@ body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#
 margin:2rem auto;max-width:72rem;padding:0 1rem}
 h1{font-size:1.5rem;margin:0 0 .25rem}
 .generated{color:#555;margin:0 0 1.5rem}
-p,td,th,caption,figcaption,li{overflow-wrap:anywhere;white-space:pre-wrap}
+p,caption,figcaption,li{overflow-wrap:anywhere;white-space:pre-wrap}
+td,th{overflow-wrap:break-word;white-space:pre-wrap}
+td.long{overflow-wrap:anywhere;min-width:16rem}
 p.tone-ok,p.tone-warn,p.tone-bad{padding:.4rem .6rem;border-left:4px solid;font-weight:600}
 p.tone-ok{border-color:#009E73;background:#e8f6f1}
 p.tone-warn{border-color:#E69F00;background:#fdf4e3}
