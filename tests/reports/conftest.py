@@ -11,5 +11,8 @@ from chromium import Rendered, open_page, require_chromium
 
 @pytest.fixture
 def chromium() -> Callable[[Path], Rendered]:
-    require_chromium()
-    return open_page
+    def open_in_chromium(path: Path) -> Rendered:
+        require_chromium()  # checked here, in the test itself, so a missing browser is a FAILED test
+        return open_page(path)
+
+    return open_in_chromium

@@ -104,4 +104,4 @@ def test_missing_chromium_is_a_clear_error_not_a_skip(tmp_path: Path, monkeypatc
         open_page(tmp_path / "x.html", chromium=absent)
     monkeypatch.setattr(harness, "CHROMIUM", absent)
     with pytest.raises(pytest.fail.Exception, match=r"Chromium is not installed at .*no-chromium"):
-        require_chromium()  # what the `chromium` fixture runs first
+        require_chromium()  # what the `chromium` fixture checks before opening a page
