@@ -8,7 +8,10 @@ Plan tiers give the defaults for burst and budget (research notes §12).
 from __future__ import annotations
 
 import ipaddress
+import os
+import sqlite3
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -59,6 +62,9 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property("request_timeout_s", th.NumberType, default=60, description="Timeout of one HTTP request."),
     th.Property("max_retries", th.IntegerType, default=8,
                 description="Retries of one request on 5xx, timeouts and dropped connections."),
+    th.Property("max_writes_in_flight", th.IntegerType, default=8,
+                description="Pipedrive requests kept in flight at once (the burst pacer still caps the rate); "
+                            "1 writes one record at a time. Plan mode is always sequential."),
     th.Property("progress_interval_s", th.NumberType, default=10,
                 description="Seconds between progress lines on stderr (0 disables them)."),
 ).to_dict()
@@ -81,6 +87,65 @@ def base_url_problem(url: str) -> str | None:
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         return ("base_url must use https:// (plain http is only allowed for a sandbox on a loopback address "
                 "such as http://127.0.0.1:8080).")
+    return None
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+CROSSWALK_TABLES = {"xwalk", "runs", "audit"}
+
+
+def _nearest_existing(path: Path) -> Path:
+    path = path.absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def folder_problem(folder: str, setting: str) -> str | None:
+    """Why files cannot be written in `folder` (created if missing), checked before anything is written."""
+    found = _nearest_existing(Path(folder))
+    if not found.is_dir():
+        return f"{setting} {folder} cannot be a folder: {found} is a file."
+    if not os.access(found, os.W_OK | os.X_OK):
+        return f"{setting} {folder} is not writable ({found} is read-only): choose a folder this user can write."
+    return None
+
+
+def crosswalk_problem(url: str) -> str | None:
+    """Why `crosswalk_url` cannot hold this migration's crosswalk: unknown database type, a file that is
+    not SQLite, or a SQLite database of something else (its tables would be mixed with ours)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        parsed = make_url(url)
+        parsed.get_dialect()
+    except (ArgumentError, NoSuchModuleError, ValueError):
+        return "crosswalk_url must be a SQLAlchemy database URL such as sqlite:///output/crosswalk.sqlite."
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    path = Path(parsed.database)
+    if not path.exists():
+        return folder_problem(str(path.parent), "crosswalk_url's folder")
+    if path.is_dir():
+        return f"crosswalk_url points at the folder {path}: give a file name, e.g. {path}/crosswalk.sqlite."
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(len(SQLITE_MAGIC))
+    except OSError as exc:
+        return f"crosswalk_url {path} cannot be read ({exc.strerror})."
+    if head and head != SQLITE_MAGIC:
+        return f"crosswalk_url {path} is not a SQLite database (the file is corrupt or something else)."
+    if not head:
+        return None
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError:
+        return f"crosswalk_url {path} is not a readable SQLite database (the file is corrupt)."
+    if tables and not CROSSWALK_TABLES <= tables:
+        return (f"crosswalk_url {path} is a database of something else, not a target-pipedrive crosswalk: "
+                "point it at a new file or at this migration's crosswalk.")
     return None
 
 
@@ -109,6 +174,7 @@ class Settings:
     request_timeout_s: float = 60.0
     max_retries: int = 8
     progress_interval_s: float = 10.0
+    max_writes_in_flight: int = 8
     map_path: str | None = None
     map_output_dir: str = DEFAULT_MAP_OUTPUT_DIR
 
@@ -134,10 +200,18 @@ class Settings:
             raise ValueError(f"plan_tier must be one of {', '.join(PLAN_TIERS)}.")
         burst, multiplier = PLAN_TIERS[tier]
         seats = int(config.get("seats") or 1)
+        crosswalk_url = str(config.get("crosswalk_url") or DEFAULT_CROSSWALK_URL)
+        problem = crosswalk_problem(crosswalk_url)
+        if problem:
+            raise ValueError(problem)
+        map_output_dir = str(config.get("map_output_dir") or DEFAULT_MAP_OUTPUT_DIR)
+        problem = folder_problem(map_output_dir, "map_output_dir")
+        if problem:
+            raise ValueError(problem)
         return cls(
             api_token=str(token),
             base_url=api_root(base_url),
-            crosswalk_url=str(config.get("crosswalk_url") or DEFAULT_CROSSWALK_URL),
+            crosswalk_url=crosswalk_url,
             mode=mode,
             fallback_user_email=config.get("fallback_user_email") or None,
             rate_limit_burst=int(config.get("rate_limit_burst") or burst),
@@ -148,8 +222,9 @@ class Settings:
             max_file_size_bytes=int(float(config.get("max_file_size_mb") or 50) * 1024 * 1024),
             request_timeout_s=float(config.get("request_timeout_s") or 60),
             max_retries=int(config.get("max_retries") if config.get("max_retries") is not None else 8),
+            max_writes_in_flight=max(1, int(config.get("max_writes_in_flight") or 8)),
             progress_interval_s=float(config["progress_interval_s"]) if config.get("progress_interval_s")
             is not None else 10.0,
             map_path=str(config["map"]) if config.get("map") else None,
-            map_output_dir=str(config.get("map_output_dir") or DEFAULT_MAP_OUTPUT_DIR),
+            map_output_dir=map_output_dir,
         )

@@ -80,8 +80,8 @@ POLICIES: dict[str, Policy] = {
                                                                "medical alerts"),
     "cancelled_appointments": Policy("migrate", _choice(*MIGRATE_SKIP), "cancelled appointments and attendees"),
     "draft_notes": Policy("migrate", _choice(*MIGRATE_SKIP), "treatment notes never finalised (marked DRAFT)"),
-    "exclude_clinical": Policy(False, _bool, "true: no treatment notes, medical alerts, attachments, confidential "
-                                             "memos or other clinical text leave Cliniko"),
+    "exclude_clinical": Policy(False, _bool, "true: no treatment notes, medical alerts, attachments, patient cases, "
+                                             "confidential memos, patient or appointment notes leave Cliniko"),
     "confidential_communications": Policy("skip", _choice(*MIGRATE_SKIP), "memos flagged confidential"),
     "unattributed_practitioner": Policy("fallback", _owner, "owner when a practitioner has no user e-mail"),
     "invalid_emails": Policy("keep", _choice(*INVALID_EMAIL_POLICIES), "e-mail addresses that fail a syntax check"),

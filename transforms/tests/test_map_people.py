@@ -13,7 +13,7 @@ from cliniko_map.functions.people import (
     skip_by_policy,
     surviving_patient,
 )
-from cliniko_map.functions.text import person_name
+from cliniko_map.functions.text import clean, omit_if, person_name
 
 
 @pytest.mark.parametrize(("first", "last", "preferred", "style", "expected"), [
@@ -119,3 +119,15 @@ def test_merged_patients_records_follow_the_survivor() -> None:
     assert surviving_patient("7", "9") == "9"
     assert surviving_patient("7", "9", merged_policy="migrate") == "7"
     assert surviving_patient("7", None) == "7"
+
+
+def test_clean_drops_control_characters_and_values_that_are_not_text() -> None:
+    assert clean("Bo\x00b\x07\x1b[31m\x7f") == "Bob[31m"
+    assert clean("Tab\tNew\nLine") == "Tab New Line"
+    assert clean(["a"]) is None and clean({"a": 1}) is None and clean(True) is None
+    assert clean(42) == "42" and clean("\u202eRTL محمد") == "\u202eRTL محمد"
+
+
+def test_omit_if_leaves_a_field_out_when_its_policy_says_so() -> None:
+    assert omit_if("booking notes", True) is None
+    assert omit_if("booking notes", False) == "booking notes"

@@ -25,7 +25,7 @@ from cliniko_map.functions import (
 )
 
 _EXPORTED: dict[Any, tuple[str, ...]] = {
-    text: ("clean", "person_name", "join_lines", "is_set", "first_of", "prefixed"),
+    text: ("clean", "person_name", "join_lines", "is_set", "first_of", "omit_if", "prefixed"),
     contact: ("emails", "phones", "postal_address", "address_text", "is_valid_email"),
     dates: ("iso_date", "utc_timestamp", "utc_due_date", "utc_due_time", "duration_hhmm", "local_time_text",
             "local_date", "is_past"),

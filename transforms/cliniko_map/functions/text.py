@@ -58,6 +58,11 @@ def is_set(value: Any) -> bool:
     return value not in (None, "", [], {})
 
 
+def omit_if(value: Any, flag: Any) -> Any:
+    """None when `flag` is set: a field left out by a policy (e.g. free-text notes under exclude_clinical)."""
+    return None if flag else value
+
+
 def first_of(*values: Any) -> Any:
     """The first value that is not None or empty."""
     return next((v for v in values if v not in (None, "", [], {})), None)
