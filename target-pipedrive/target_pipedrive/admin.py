@@ -16,8 +16,10 @@ from typing import Any
 import click
 
 from target_pipedrive import confirm as confirm_mod
+from target_pipedrive import planreport as planreport_mod
 from target_pipedrive import report as report_mod
 from target_pipedrive import rollback as rollback_mod
+from target_pipedrive import setup as setup_mod
 from target_pipedrive import verify as verify_mod
 from target_pipedrive.client import PipedriveClient
 from target_pipedrive.crosswalk import Crosswalk
@@ -201,6 +203,55 @@ def confirm_map(ctx: click.Context, source: str | None, out: str | None) -> None
         raise click.ClickException(str(exc)) from None
     click.echo(f"Confirmed {source or 'the packaged map'} (hash {digest}) -> {out}; "
                "target-pipedrive now applies it (editing any rule un-confirms it).")
+
+
+@main.command()
+@click.option("--out-dir", type=click.Path(file_okay=False), default="output/plan", show_default=True)
+@click.pass_context
+def plan(ctx: click.Context, out_dir: str) -> None:
+    """After a plan run (`meltano run tap-cliniko target-pipedrive--plan`): write plan.json and plan.html."""
+    settings = _settings(ctx)
+    crosswalk = Crosswalk(settings.crosswalk_url)
+    client = _api(settings, crosswalk).client  # reads only: fields, users, activity types
+    try:
+        document = planreport_mod.build(crosswalk, client, settings)
+    except StopRun as exc:
+        click.echo(f"Plan report stopped early: {exc}. Run it again later.", err=True)
+        sys.exit(StopRun.exit_code)
+    except TargetError as exc:
+        click.echo(f"target-pipedrive-admin: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except RecordError as exc:
+        click.echo(f"target-pipedrive-admin: Pipedrive refused a read while planning: {exc.message}", err=True)
+        sys.exit(2)
+    finally:
+        client.budget.flush()
+    planreport_mod.write(document, Path(out_dir))
+    est, schema = document["estimate"], document["schema"]
+    creates = sum(1 for f in schema["custom_fields"] if f["action"] == "create")
+    types = sum(1 for t in schema["activity_types"] if t["action"] == "create")
+    click.echo(f"Plan {document['plan_run']}: {sum(c['records'] for c in document['counts'])} Cliniko records; "
+               f"{creates} custom field(s) and {types} activity type(s) to create; ~{est['tokens']} API tokens, "
+               f"~{est['expected_seconds'] / 60:.1f} min; {len(document['warnings'])} warning(s). "
+               f"Wrote {out_dir}/plan.json and plan.html.")
+
+
+@main.command()
+@click.pass_context
+def setup(ctx: click.Context) -> None:
+    """Create the confirmed map's custom fields, options and activity types (as the latest plan listed them)."""
+    settings = _settings(ctx)
+    crosswalk = Crosswalk(settings.crosswalk_url)
+    try:
+        code = setup_mod.run(settings, crosswalk, sys.stderr)
+    except TargetError as exc:
+        click.echo(f"target-pipedrive-admin: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    if code:
+        click.echo("Setup did not finish: see the lines above (target-pipedrive-admin report lists each failure).",
+                   err=True)
+        sys.exit(code)
+    click.echo("Setup: the confirmed schema exists in Pipedrive.")
 
 
 if __name__ == "__main__":
