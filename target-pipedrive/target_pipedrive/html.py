@@ -26,7 +26,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+# base-uri and form-action do not fall back to default-src, so they are closed explicitly.
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 TONES = ("plain", "ok", "warn", "bad")
 # The tone's meaning as a symbol, so it never rests on colour alone.
 _TONE_MARK = {"ok": "\u2713", "warn": "\u26a0", "bad": "\u2717"}

@@ -131,7 +131,8 @@ def test_page_is_self_contained_and_script_free() -> None:
                       "<iframe", "<object", "<embed", "<form"):
         assert forbidden not in lowered, forbidden
     csp = [a["content"] for t, a in Page(out).tags if t == "meta" and a.get("http-equiv") == "Content-Security-Policy"]
-    assert csp == [CSP] == ["default-src 'none'; style-src 'unsafe-inline'; img-src data:"]
+    assert csp == [CSP]
+    assert CSP == "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
     # The CSP must come before anything it is meant to govern.
     assert lowered.index("content-security-policy") < lowered.index("<style") < lowered.index("<body")
 

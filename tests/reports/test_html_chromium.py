@@ -87,7 +87,8 @@ def test_control_raw_values_do_run_so_the_checks_above_can_fail(tmp_path: Path, 
 def test_control_markup_slipped_into_a_rendered_page_is_blocked_by_its_csp(tmp_path: Path, chromium: Open) -> None:
     """Defence in depth: were a value ever left unescaped, the page's own CSP stops it from running or loading."""
     html = render("CSP", [Paragraph("before"), Paragraph("after")])
-    html = html.replace("before", "before" + "".join(HOSTILE_NAMES[1:4]) + "<img src=\"https://evil.example/x.png\">")
+    html = html.replace("before", "before" + "".join(HOSTILE_NAMES[1:4]) + "<img src=\"https://evil.example/x.png\">"
+                        '<base href="https://evil.example/">')
     page = tmp_path / "spliced.html"
     page.write_text(html, encoding="utf-8")
     shown = chromium(page)
@@ -95,7 +96,9 @@ def test_control_markup_slipped_into_a_rendered_page_is_blocked_by_its_csp(tmp_p
     assert "script" in shown.active_content  # the element got in...
     blocked = " ".join(shown.console)
     assert "Content Security Policy" in blocked  # ...and the browser refused to run or load it
-    assert "Executing inline script violates" in blocked and "evil.example" in blocked
+    assert "Executing inline script violates" in blocked and "Executing inline event handler violates" in blocked
+    assert "Loading the image 'https://evil.example/x.png' violates" in blocked
+    assert "base URI to 'https://evil.example/' violates" in blocked
 
 
 def test_missing_chromium_is_a_clear_error_not_a_skip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
