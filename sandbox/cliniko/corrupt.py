@@ -121,18 +121,19 @@ class Rewrites:
         if not self._items or not 200 <= response.status < 300 or response.stream is not None:
             return response
         with self._lock:
-            for item in self._items:
+            due: Rewrite | None = None
+            for item in self._items:  # every rewrite of this path counts every request, due or not
                 if request.path.rstrip("/") != item.path:
                     continue
                 item.seen += 1
                 if item.first is None:
                     item.first = response.body
-                due = item.seen >= item.after and (item.times is None or item.served < item.times)
-                if not due:
-                    continue
-                item.served += 1
-                return Response(200, self._body(item, response), dict(response.headers))
-        return response
+                if due is None and item.seen >= item.after and (item.times is None or item.served < item.times):
+                    due = item
+            if due is None:
+                return response
+            due.served += 1
+            return Response(200, self._body(due, response), dict(response.headers))
 
     @staticmethod
     def _body(item: Rewrite, response: Response) -> bytes:
