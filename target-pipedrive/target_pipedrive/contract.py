@@ -7,6 +7,7 @@ they can go to logs and the audit table without leaking patient data.
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -14,6 +15,8 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
+
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 # Streams in dependency order: definitions first, then parents, then children.
 STREAMS = ("custom_fields", "activity_types", "persons", "products", "activities", "notes", "files")
@@ -70,7 +73,19 @@ def _describe(error: ValidationError) -> str:
     return f"breaks the '{kind}' rule"
 
 
+def _invalid_text(value: Any, path: str) -> list[str]:
+    """Paths of strings holding lone UTF-16 surrogates: not text, and no request body can encode them."""
+    if isinstance(value, str):
+        return [f"{path or 'record'}: contains invalid Unicode (a lone surrogate)"] if LONE_SURROGATE.search(value) \
+            else []
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _invalid_text(v, f"{path}.{k}" if path else str(k))]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _invalid_text(v, f"{path}[{i}]")]
+    return []
+
+
 def validate(stream: str, record: dict[str, Any]) -> list[str]:
     """Value-free messages for every contract violation of `record` (empty when valid)."""
     errors = sorted(_validator(stream).iter_errors(record), key=lambda e: list(e.absolute_path))
-    return [f"{_path(e)}: {_describe(e)}" for e in errors]
+    return [f"{_path(e)}: {_describe(e)}" for e in errors] + _invalid_text(record, "")

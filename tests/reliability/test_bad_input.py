@@ -9,6 +9,7 @@ processes joined by a pipe; what Pipedrive holds is read back from its sandbox.
 from __future__ import annotations
 
 import base64
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -291,3 +292,25 @@ def test_invalid_utf8_and_duplicate_ids_across_pages(tmp_path: Path, empty_clini
     twin_or_not = persons[f"cliniko:patient:{ids[0]}"][0]
     assert (twin_or_not["name"], twin_or_not["by_label"].get("Occupation")) in (
         ("Page0 Case", None), ("Twin Other", "twin"))
+
+
+def test_the_target_fails_a_record_with_invalid_unicode_instead_of_crashing(tmp_path: Path,
+                                                                            pipedrive_sandbox: Any) -> None:
+    """Another tap (or an old tap-cliniko) may pass Cliniko's lone surrogates on: one record fails, with a reason."""
+    from pd_helpers import run_target
+
+    lines = [{"type": "SCHEMA", "stream": "patients", "key_properties": ["id"],
+              "schema": {"type": "object", "properties": {"id": {"type": "string"}}}}]
+    for pid, first in (("101", "Ann\ud800e"), ("102", "Plain")):
+        lines.append({"type": "RECORD", "stream": "patients",
+                      "record": {"id": pid, "first_name": first, "last_name": "Case",
+                                 "created_at": "2024-01-01T00:00:00Z", "updated_at": "2024-01-01T00:00:00Z"}})
+    text = "".join(json.dumps(line) + "\n" for line in lines)  # ensure_ascii: the surrogate travels as \ud800
+    target = target_config(pipedrive_sandbox, tmp_path)
+    run = run_target(target, text, tmp_path, timeout=60)
+    assert "Traceback" not in run.stderr, run.stderr[-3000:]
+    assert run.returncode == 1, run.stderr[-2000:]
+    rows = audit(target, tmp_path)
+    assert rows["cliniko:patient:101"]["status"] == "failed" and "Unicode" in rows["cliniko:patient:101"]["message"]
+    assert rows["cliniko:patient:102"]["status"] == "migrated"
+    assert set(persons_by_key(pipedrive_sandbox)) == {"cliniko:patient:102"}

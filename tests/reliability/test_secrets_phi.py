@@ -161,28 +161,28 @@ def test_the_demo_never_shows_secrets_or_patient_names_and_keeps_patient_files_o
 
     run = meltano(env, "run", "tap-cliniko", "target-pipedrive")
     assert run.returncode in (0, 1), run.stderr[-3000:]  # 1: the oversized record failed, as reported
-    report = meltano(env, "invoke", "target-pipedrive:report", "--out-dir", str(tmp_path / "report"))
-    assert report.returncode == 0, report.stderr[-2000:]
     assert live(pipedrive, "person"), f"nothing was migrated, the test proves nothing: {run.stderr[-3000:]}"
-    failed = [r for r in (audit({"crosswalk_url": env["TARGET_PIPEDRIVE_CROSSWALK_URL"]}, tmp_path)).values()
+    report = tmp_path / "report"  # what `target-pipedrive-admin report` writes
+    failed = [r for r in audit({"crosswalk_url": env["TARGET_PIPEDRIVE_CROSSWALK_URL"]}, report).values()
               if r["status"] == "failed"]
     assert failed, "the oversized record did not fail: its error message was never written"
 
-    shown = {"meltano run": run.stdout + run.stderr, "report": report.stdout + report.stderr}
+    shown = {"meltano run": run.stdout + run.stderr}
     for path in set(_files_under(ROOT / ".meltano" / "logs")) - logs_before:
         shown[str(path)] = path.read_text(errors="replace")
     for where, text in shown.items():
         for secret in (SECRET_KEY, SECRET_TOKEN, *NAMES, *CLINICAL.values()):
             assert secret.lower() not in text.lower(), f"{secret!r} appears in {where}"
     # the audit report is for the operator: record keys, codes and reasons, still never a name or a secret
-    for path in _files_under(tmp_path / "report"):
+    assert _files_under(report)
+    for path in _files_under(report):
         text = path.read_text(errors="replace")
         for secret in (SECRET_KEY, SECRET_TOKEN, *NAMES):
             assert secret.lower() not in text.lower(), f"{secret!r} appears in {path.name}"
 
     # patient data on disk: owner-only files in owner-only folders
     crosswalk = Path(env["TARGET_PIPEDRIVE_CROSSWALK_URL"].removeprefix("sqlite:///"))
-    private = [crosswalk, *crosswalk.parent.glob(crosswalk.name + "-*"), *_files_under(tmp_path / "report"),
+    private = [crosswalk, *crosswalk.parent.glob(crosswalk.name + "-*"), *_files_under(report),
                *_files_under(Path(env["TAP_CLINIKO_ATTACHMENTS_DIR"])),
                *_files_under(Path(env["TARGET_PIPEDRIVE_MAP_OUTPUT_DIR"]))]
     assert any(p.suffix == ".csv" for p in private) and any(p.suffix == ".txt" for p in private), private
