@@ -33,12 +33,12 @@ class RequestPacer:
         self.requests = 0
 
     def acquire(self) -> None:
-        """Block until one more request fits in the window, then count it."""
-        if self.max_per_window == 0:
-            self.requests += 1
-            return
+        """Block until one more request fits in the window, then count it (any thread)."""
         while True:
             with self._lock:
+                if self.max_per_window == 0:
+                    self.requests += 1
+                    return
                 now = self._clock()
                 while self._sent and self._sent[0] <= now - self.window_s:
                     self._sent.popleft()
@@ -47,13 +47,16 @@ class RequestPacer:
                     self.requests += 1
                     return
                 wait = self._sent[0] + self.window_s - now
-            self.waited_s += wait
+                self.waited_s += wait  # per waiting thread: time spent waiting, not wall time
             self._sleep(wait)
 
     def pause_until(self, epoch_s: float) -> None:
-        """After a 429: hold every caller until Cliniko's announced reset time."""
-        wait = epoch_s - time.time()
-        if wait > 0:
-            with self._lock:
+        """After a 429: hold every caller until Cliniko's announced reset time.
+
+        The lock is held while sleeping on purpose: other threads' `acquire` waits behind it.
+        """
+        with self._lock:
+            wait = epoch_s - time.time()  # measured under the lock: a second 429 does not add its wait on top
+            if wait > 0:
                 self.waited_s += wait
                 self._sleep(wait)
