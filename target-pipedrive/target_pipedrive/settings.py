@@ -119,9 +119,14 @@ def crosswalk_problem(url: str) -> str | None:
 
     try:
         parsed = make_url(url)
-        parsed.get_dialect()
+        dialect = parsed.get_dialect()
     except (ArgumentError, NoSuchModuleError, ValueError):
         return "crosswalk_url must be a SQLAlchemy database URL such as sqlite:///output/crosswalk.sqlite."
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        return (f"crosswalk_url needs the Python driver {exc.name or parsed.get_driver_name()} for "
+                f"{parsed.get_backend_name()}: install it next to target-pipedrive.")
     if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
         return None
     path = Path(parsed.database)

@@ -141,6 +141,8 @@ TARGET_CASES: dict[str, tuple[Callable[[Config, Path], Config], str]] = {
         lambda c, tmp: {**c, "crosswalk_url": f"sqlite:///{_other_database(tmp)}"}, "database of something else"),
     "crosswalk URL of no database type": (lambda c, _: {**c, "crosswalk_url": "nosuchdb://host/x"},
                                           "SQLAlchemy database URL"),
+    "crosswalk database without its driver": (lambda c, _: {**c, "crosswalk_url": "mssql+pymssql://u:p@127.0.0.1:9/x"},
+                                              "needs the Python driver pymssql"),
 }
 
 
