@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PACKAGES := -e '.[test]' -e ./tap-cliniko -e ./target-pipedrive -e ./transforms
 
-.PHONY: install test lint demo clean
+.PHONY: install test lint demo bench clean
 
 $(STAMP): pyproject.toml tap-cliniko/pyproject.toml target-pipedrive/pyproject.toml transforms/pyproject.toml meltano.yml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ $(CHROMIUM):
 
 demo: install
 	$(PY) scripts/demo.py
+
+# Rates against the real limits, the machinery's own cost, memory and the projected wall time
+# (about 15 minutes; the first run also generates the large clinic). Writes bench/results.json and .md.
+bench: install
+	$(PY) -m bench
 
 clean:
 	rm -rf $(VENV) .meltano output

@@ -1,0 +1,164 @@
+"""From the measurements to the projection, the targets check and the README table."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from bench.scenarios import COMMERCIAL_QUOTE_H, Scenario
+
+PAGE = 100
+ATTACHMENTS = "patient_attachments"
+
+
+def listing_requests(counts: dict[str, int]) -> int:
+    """Pages a full read needs by the clinic's counts alone (one page at least per resource)."""
+    return sum(max(1, math.ceil(n / PAGE)) for n in counts.values())
+
+
+def cliniko_requests(results: dict[str, Any], size: str) -> tuple[int, str]:
+    """Requests a full read of `size` needs, attachment downloads included, and how we know."""
+    machinery = results["machinery"]
+    counts = machinery[size]["clinic_counts"]
+    if machinery[size].get("complete"):
+        return machinery[size]["requests"] + counts.get(ATTACHMENTS, 0), "counted (full read) + one per attachment"
+    standard = machinery["standard"]
+    factor = standard["requests"] / listing_requests(standard["clinic_counts"])
+    estimate = round(listing_requests(counts) * factor) + counts.get(ATTACHMENTS, 0)
+    return estimate, "pages by its counts x the standard clinic's counted/estimated ratio, + one per attachment"
+
+
+def projection(s: Scenario, results: dict[str, Any]) -> dict[str, Any]:
+    small = results["machinery"]["small"]["target"]
+    tap_rate = (results["cliniko_limited"]["tap"].get("rate_per_min") or 0) / 60.0
+    pd = results["pipedrive_limited"]["target"]
+    pd_rate = pd.get("rate_per_s") or 0.0
+    per_record_requests = small["requests"] / max(1, small["records"])
+    per_record_tokens = small["extra"]["tokens_used"] / max(1, small["records"])
+    out: dict[str, Any] = {"plan": s.plan_name, "daily_token_budget": s.daily_budget,
+                           "measured_cliniko_requests_per_s": round(tap_rate, 3),
+                           "measured_pipedrive_requests_per_s": round(pd_rate, 2),
+                           "pipedrive_requests_per_source_record": round(per_record_requests, 3),
+                           "pipedrive_tokens_per_source_record": round(per_record_tokens, 2),
+                           "commercial_quote_hours": list(COMMERCIAL_QUOTE_H)}
+    for size in ("standard", "large"):
+        counts = results["machinery"][size]["clinic_counts"]
+        records = sum(counts.values()) + 1  # + the settings object
+        c_requests, how = cliniko_requests(results, size)
+        p_requests = round(records * per_record_requests)
+        tokens = round(records * per_record_tokens)
+        cliniko_h = c_requests / tap_rate / 3600 if tap_rate else None
+        at_rate_h = p_requests / pd_rate / 3600 if pd_rate else None
+        full_days = tokens // s.daily_budget
+        budget_h = None
+        if at_rate_h is not None:
+            rest = (tokens - full_days * s.daily_budget) / max(1, tokens) * at_rate_h
+            budget_h = full_days * 24 + rest if full_days else at_rate_h
+        pipedrive_h = max(at_rate_h or 0, budget_h or 0) or None
+        wall = max(cliniko_h or 0, pipedrive_h or 0) or None
+        out[size] = {"source_records": records, "cliniko_requests": c_requests, "cliniko_requests_from": how,
+                     "cliniko_hours": _r(cliniko_h), "pipedrive_requests": p_requests, "pipedrive_tokens": tokens,
+                     "token_budget_days": round(tokens / s.daily_budget, 2), "pipedrive_hours_at_rate": _r(at_rate_h),
+                     "pipedrive_hours": _r(pipedrive_h), "wall_hours": _r(wall)}
+    return out
+
+
+def _r(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def targets(results: dict[str, Any]) -> dict[str, Any]:
+    """Issue 7's targets: benchmarks to read, not tests that stop the build."""
+    m = results["machinery"]
+    small_target = m["small"]["target"]
+    target_objects = small_target["extra"].get("objects_written") or 0
+    rows = {
+        "cliniko_allowed_ratio >= 0.9": results["cliniko_limited"]["tap"]["allowed_ratio"],
+        "pipedrive_allowed_ratio >= 0.9": results["pipedrive_limited"]["target"]["allowed_ratio"],
+        "failed_records == 0": small_target["extra"].get("failed"),
+        "large_clinic_tap_peak_rss_mb < 300": m["large"]["peak_rss_mb"],
+        "tap_records_per_s >= 5000": round(m["standard"]["records"] / m["standard"]["seconds"]),
+        "target_objects_per_s >= 500": round(target_objects / small_target["seconds"], 1),
+    }
+    checks = {
+        "cliniko_allowed_ratio >= 0.9": lambda v: v is not None and v >= 0.9,
+        "pipedrive_allowed_ratio >= 0.9": lambda v: v is not None and v >= 0.9,
+        "failed_records == 0": lambda v: v == 0,
+        "large_clinic_tap_peak_rss_mb < 300": lambda v: v < 300,
+        "tap_records_per_s >= 5000": lambda v: v >= 5000,
+        "target_objects_per_s >= 500": lambda v: v >= 500,
+    }
+    return {name: {"value": value, "met": bool(checks[name](value))} for name, value in rows.items()}
+
+
+def _ratio(ours: float | None, baseline: float | None) -> str:
+    if not ours or not baseline:
+        return "n/a"
+    return f"{ours / baseline:.2f}x"
+
+
+def markdown(s: Scenario, results: dict[str, Any]) -> str:
+    m, cl, pd, pr = (results["machinery"], results["cliniko_limited"], results["pipedrive_limited"],
+                     results["projection"])
+    small, std, large = m["small"], m["standard"], m["large"]
+    lines = [
+        f"### `make bench` ({results['scenario']['started_utc']}, {results['bench_seconds']:.0f} s; "
+        f"latency {s.latency_ms:.0f} ms per request when on; Pipedrive {s.plan_name})",
+        "",
+        "| At the real limits | ours | baseline | ours / baseline |",
+        "|---|---|---|---|",
+    ]
+    tap, btap = cl["tap"], cl["baseline_tap"]
+    lines.append(f"| Cliniko reads: achieved / allowed ({s.cliniko_per_minute}/min) | {_pct(tap['allowed_ratio'])} "
+                 f"({tap['rate_per_min']}/min, {tap['window_requests']} requests in {tap['window_s']:.0f} s) | "
+                 f"{_pct(btap['allowed_ratio'])} ({btap['rate_per_min']}/min) | "
+                 f"{_ratio(tap['rate_per_min'], btap['rate_per_min'])} |")
+    lines.append(f"| Cliniko 429s received | {tap['responses_429']} | {btap['responses_429']} | |")
+    tgt, btgt = pd["target"], pd.get("baseline_target", {})
+    base_pd = (f"{_pct(btgt['allowed_ratio'])} ({btgt['rate_per_s']}/s)" if "allowed_ratio" in btgt
+               else "= ours (no max_writes_in_flight yet)")
+    lines.append(f"| Pipedrive requests: achieved / allowed ({s.burst} per 2 s, searches 10 per 2 s) | "
+                 f"{_pct(tgt['allowed_ratio'])} ({tgt['rate_per_s']}/s, {tgt['window_requests']} requests in "
+                 f"{tgt['window_s']:.0f} s, at most {tgt['max_requests_in_2s']} in 2 s) | {base_pd} | "
+                 f"{_ratio(tgt['rate_per_s'], btgt.get('rate_per_s'))} |")
+    lines.append(f"| Pipedrive 429s received | {tgt['responses_429']} | {btgt.get('responses_429', '')} | |")
+    st = small["target"]["extra"]
+    lines += [
+        f"| Pipedrive tokens, small clinic: used / planner's estimate | {st['tokens_used']} / {st['planned_tokens']} "
+        f"({_ratio(st['tokens_used'], st['planned_tokens'])}) | | |",
+        f"| Failed records (small clinic, full run) | {st.get('failed')} | | |",
+        "",
+        "| Machinery (latency and limits off) | records | wall s | records/s | records per CPU-s | peak RSS MB |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, run in (("tap, small clinic", small["tap"]), ("baseline tap, small clinic", small["baseline_tap"]),
+                       ("tap, standard clinic (full read)", std),
+                       (f"tap, large clinic (first {large['seconds']:.0f} s)", large)):
+        lines.append(f"| {label} | {run['records']} | {run['seconds']:.1f} | {run['records'] / run['seconds']:.0f} | "
+                     f"{run['records'] / max(run['cpu_s'], 0.01):.0f} | {run['peak_rss_mb']:.0f} |")
+    t = small["target"]
+    written = t["extra"].get("objects_written") or 0
+    lines.append(f"| target, small clinic: Pipedrive objects written | {written} | {t['seconds']:.1f} | "
+                 f"{written / t['seconds']:.1f} | {written / max(t['cpu_s'], 0.01):.0f} | {t['peak_rss_mb']:.0f} |")
+    lines.append(f"| target at the limits, standard clinic (first {tgt['window_s']:.0f} s) | | | | | "
+                 f"{tgt['peak_rss_mb']:.0f} |")
+    lines += [
+        "",
+        f"| Projection, Pipedrive {pr['plan']} ({pr['daily_token_budget']:,} tokens/day) | source records | "
+        "Cliniko requests | Pipedrive requests / tokens | Cliniko h | Pipedrive h | wall h | commercial quote |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for size in ("standard", "large"):
+        p = pr[size]
+        lines.append(f"| {size} clinic | {p['source_records']:,} | {p['cliniko_requests']:,} | "
+                     f"{p['pipedrive_requests']:,} / {p['pipedrive_tokens']:,} ({p['token_budget_days']} days of "
+                     f"budget) | {p['cliniko_hours']} | {p['pipedrive_hours']} | **{p['wall_hours']}** | "
+                     f"{COMMERCIAL_QUOTE_H[0]}-{COMMERCIAL_QUOTE_H[1]} h |")
+    lines += ["", "| Target (issue 7) | measured | met |", "|---|---|---|"]
+    for name, row in results["targets"].items():
+        lines.append(f"| {name} | {row['value']} | {'yes' if row['met'] else 'NO'} |")
+    return "\n".join(lines) + "\n"
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:.0f}%"

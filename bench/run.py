@@ -1,0 +1,196 @@
+"""`make bench`: every measurement in one run, then bench/results.json and bench/results.md.
+
+1. machinery, small clinic (latency and limits off): tap and baseline tap; target in plan
+   mode (the token estimate), then apply (tokens used, objects/s, failures).
+2. machinery, standard clinic: the tap reads it all (records/s, RSS over time, the exact
+   Cliniko request count the projection uses).
+3. machinery, large clinic: the tap for a fixed window (RSS as the clinic grows).
+4. Cliniko at its real limit (200/min, latency on): tap and baseline tap, one window each.
+5. Pipedrive at a plan's limits (latency on): target and baseline target, one window each,
+   fed with the standard clinic's Singer stream from step 2.
+6. Projection of the standard and large clinics' wall time under the named plan.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import plugins, report, sandboxes
+from bench.pipeline import run_tap, run_target
+from bench.scenarios import Scenario
+from bench.windows import cliniko_ratio, pipedrive_ratio
+
+BASELINE_KEY = "sandbox-cliniko-key-baseline-au1"
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def clinic_db(s: Scenario, size: str) -> Path:
+    return s.work / "clinics" / f"cliniko-{size}.sqlite"
+
+
+def machinery_small(s: Scenario, work: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    with sandboxes.cliniko("small", clinic_db(s, "small")) as cliniko:
+        counts = cliniko.admin("/_admin/counts")
+        for name, command in (("tap", plugins.TAP), ("baseline_tap", plugins.BASELINE_TAP)):
+            log(f"small clinic, limits off: {name}")
+            run, _ = run_tap(command, plugins.tap_config(cliniko.url, work / f"{name}-files", 0), cliniko, work,
+                             f"small-{name}")
+            out[name] = run.as_dict()
+        map_path = plugins.confirmed_map(work)
+        for name, sequential in (("target", False), ("baseline_target", True)):
+            if sequential and "max_writes_in_flight" not in plugins.target_settings():
+                out[name] = {"skipped": "target-pipedrive has no max_writes_in_flight setting yet: it writes "
+                                        "sequentially, so the baseline is the target run above"}
+                continue
+            with sandboxes.pipedrive(None, "--no-limits") as pipedrive:
+                sandboxes.staff_as_users(cliniko, pipedrive)
+                folder = work / f"small-{name}"
+                folder.mkdir(parents=True, exist_ok=True)
+                log(f"small clinic, limits off: {name} plan mode (the token estimate)")
+                plan_cfg = plugins.target_config(pipedrive.url, folder, map_path, s.plan, s.seats, mode="plan",
+                                                 limits=False, sequential=sequential)
+                planned, _ = run_target(plan_cfg, pipedrive, work / "small-tap.singer", folder, "plan")
+                plan_usage = pipedrive.admin("/_admin/usage")
+                pipedrive.admin("/_admin/usage/reset", {})
+                log(f"small clinic, limits off: {name} apply")
+                cfg = plugins.target_config(pipedrive.url, folder, map_path, s.plan, s.seats, limits=False,
+                                            sequential=sequential)
+                run, _ = run_target(cfg, pipedrive, work / "small-tap.singer", folder, "apply")
+                usage = pipedrive.admin("/_admin/usage")
+                summary = planned.extra.get("summary") or {}
+                run.requests = usage["requests"]
+                run.extra.update({
+                    "tokens_used": usage["tokens_today"], "responses_429": usage["responses_429"],
+                    "planned_tokens": (summary.get("planned_write_tokens") or 0) + (summary.get("tokens") or 0),
+                    "planned_write_tokens": summary.get("planned_write_tokens"),
+                    "planned_writes": summary.get("planned_writes"), "plan_run_tokens": plan_usage["tokens_today"],
+                    "searches": searches(usage),
+                })
+                run.extra.pop("summary", None)
+                out[name] = {**run.as_dict(), "plan_run": {k: v for k, v in planned.as_dict().items()
+                                                           if k in ("seconds", "cpu_s", "peak_rss_mb")}}
+        out["clinic_counts"] = {k: v["total"] for k, v in counts.items()}
+    return out
+
+
+def searches(usage: dict[str, Any]) -> int:
+    return sum(v["count"] for op, v in usage.get("by_operation", {}).items() if "search" in op)
+
+
+def machinery_read(s: Scenario, work: Path, size: str, window_s: float | None) -> dict[str, Any]:
+    """The tap alone over a whole clinic (window_s None) or for a window; RSS sampled as it goes."""
+    log(f"{size} clinic, limits off: tap" + (f" for {window_s:.0f} s" if window_s else "")
+        + ("" if clinic_db(s, size).with_suffix(".ready").exists() else " (generating the clinic first)"))
+    started = time.monotonic()
+    with sandboxes.cliniko(size, clinic_db(s, size)) as cliniko:
+        ready_s = time.monotonic() - started
+        counts = {k: v["total"] for k, v in cliniko.admin("/_admin/counts").items()}
+        config = plugins.tap_config(cliniko.url, work / f"{size}-files", 0)
+        config.pop("attachments_dir")  # records only: attachment bytes are counted as requests below
+        run, _ = run_tap(plugins.TAP, config, cliniko, work, f"{size}-tap", timeout_s=window_s)
+    return {**run.as_dict(), "complete": window_s is None, "sandbox_start_s": round(ready_s, 1),
+            "clinic_counts": counts}
+
+
+def cliniko_limited(s: Scenario, work: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    stop_at = 1 + s.cliniko_minutes * s.cliniko_per_minute
+    with sandboxes.cliniko("standard", clinic_db(s, "standard"), s.cliniko_per_minute,
+                           api_keys=(sandboxes.CLINIKO_KEY, BASELINE_KEY)) as cliniko:
+        cliniko.latency(s.latency_ms)
+        for name, command, key in (("tap", plugins.TAP, sandboxes.CLINIKO_KEY),
+                                   ("baseline_tap", plugins.BASELINE_TAP, BASELINE_KEY)):
+            log(f"Cliniko at {s.cliniko_per_minute}/min, {s.latency_ms:.0f} ms latency: {name} until request "
+                f"{stop_at} or {s.cliniko_timeout_s:.0f} s")
+            cliniko.admin("/_admin/requests", method="DELETE")
+            config = {**plugins.tap_config(cliniko.url, work / f"limited-{name}-files", s.cliniko_per_minute),
+                      "api_key": key}
+            run, window = run_tap(command, config, cliniko, work, f"limited-{name}", stop_at=stop_at,
+                                  timeout_s=s.cliniko_timeout_s)
+            assert window is not None
+            statuses = cliniko.statuses()
+            out[name] = {"window_requests": window.requests + 1, "window_s": round(window.seconds, 2),
+                         "rate_per_min": round(window.rate() * 60, 1),
+                         "allowed_ratio": _round(cliniko_ratio(window, s.cliniko_per_minute)),
+                         "responses_429": statuses.get(429, 0),
+                         "mean_request_s": round(window.seconds / window.requests, 3) if window.requests else None,
+                         "records": run.records, "peak_rss_mb": round(run.peak_rss_mb, 1),
+                         "tap_cpu_s": round(run.cpu_s, 2), "sandbox_cpu_s": round(run.sandbox_cpu_s, 2)}
+    return out
+
+
+def pipedrive_limited(s: Scenario, work: Path, singer: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    map_path = plugins.confirmed_map(work)
+    for name, sequential in (("target", False), ("baseline_target", True)):
+        if sequential and "max_writes_in_flight" not in plugins.target_settings():
+            out[name] = {"skipped": "target-pipedrive has no max_writes_in_flight setting yet (sequential writes)"}
+            continue
+        folder = work / f"limited-{name}"
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        with sandboxes.cliniko("standard", clinic_db(s, "standard")) as cliniko, \
+                sandboxes.pipedrive(None, "--plan", s.plan, "--seats", str(s.seats)) as pipedrive:
+            sandboxes.staff_as_users(cliniko, pipedrive)
+            pipedrive.latency(s.latency_ms)
+            log(f"Pipedrive {s.plan_name}, {s.latency_ms:.0f} ms latency: {name} for {s.pipedrive_window_s:.0f} s")
+            cfg = plugins.target_config(pipedrive.url, folder, map_path, s.plan, s.seats, sequential=sequential)
+            run, window = run_target(cfg, pipedrive, singer, folder, "apply", timeout_s=s.pipedrive_window_s)
+            assert window is not None
+            usage = pipedrive.admin("/_admin/usage")
+            n_search = searches(usage)
+            out[name] = {"window_requests": window.requests + 1, "window_s": round(window.seconds, 2),
+                         "rate_per_s": round(window.rate(), 2), "searches": n_search,
+                         "allowed_ratio": _round(pipedrive_ratio(window.requests, n_search, window.seconds, s.burst,
+                                                                 s_search(usage))),
+                         "responses_429": usage["responses_429"], "max_requests_in_2s": usage["max_requests_in_2s"],
+                         "burst_limit": usage["burst_limit"], "tokens_used": usage["tokens_today"],
+                         "tokens_per_request": round(usage["tokens_today"] / max(1, usage["requests"]), 2),
+                         "peak_rss_mb": round(run.peak_rss_mb, 1), "target_cpu_s": round(run.cpu_s, 2),
+                         "sandbox_cpu_s": round(run.sandbox_cpu_s, 2)}
+    return out
+
+
+def s_search(usage: dict[str, Any]) -> int:
+    return int(usage.get("search_burst_limit") or 10)
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def main() -> int:
+    s = Scenario()
+    started = time.monotonic()
+    work = s.work / "run"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    (s.work / "clinics").mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {"scenario": {"pipedrive_plan": s.plan, "seats": s.seats, "latency_ms": s.latency_ms,
+                                            "cliniko_per_minute": s.cliniko_per_minute,
+                                            "pipedrive_burst_per_2s": s.burst, "daily_token_budget": s.daily_budget,
+                                            "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}}
+    results["machinery"] = {"small": machinery_small(s, work),
+                            "standard": machinery_read(s, work, "standard", None),
+                            "large": machinery_read(s, work, "large", s.large_window_s)}
+    results["cliniko_limited"] = cliniko_limited(s, work)
+    results["pipedrive_limited"] = pipedrive_limited(s, work, work / "standard-tap.singer")
+    results["projection"] = report.projection(s, results)
+    results["targets"] = report.targets(results)
+    results["bench_seconds"] = round(time.monotonic() - started, 1)
+    (s.results / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    table = report.markdown(s, results)
+    (s.results / "results.md").write_text(table)
+    print(table)
+    log(f"done in {results['bench_seconds']:.0f} s: bench/results.json, bench/results.md")
+    return 0
+

@@ -1,0 +1,46 @@
+"""What `make bench` measures and how big: one place for the knobs (environment overrides).
+
+Sized so the whole bench takes about 15 minutes on a small machine once the clinics are
+cached (the first run also generates the large clinic: ~5 minutes).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PLAN_MULTIPLIER = {"lite": 1, "growth": 2, "premium": 5, "ultimate": 7}
+PLAN_BURST = {"lite": 20, "growth": 40, "premium": 100, "ultimate": 120}
+SEARCH_BURST = 10
+BASE_DAILY_TOKENS = 30_000
+COMMERCIAL_QUOTE_H = (48, 72)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    plan: str = os.environ.get("BENCH_PIPEDRIVE_PLAN", "growth")
+    seats: int = int(os.environ.get("BENCH_SEATS", "3"))
+    latency_ms: float = float(os.environ.get("BENCH_LATENCY_MS", "150"))
+    cliniko_per_minute: int = 200
+    # limits on: Cliniko's window ends at 1 + k x 200 requests (k minutes), or times out
+    cliniko_minutes: int = int(os.environ.get("BENCH_CLINIKO_MINUTES", "1"))
+    cliniko_timeout_s: float = float(os.environ.get("BENCH_CLINIKO_TIMEOUT_S", "100"))
+    pipedrive_window_s: float = float(os.environ.get("BENCH_PIPEDRIVE_WINDOW_S", "60"))
+    # limits off: the large clinic is read for this long (a full read of it is hours of sandbox time)
+    large_window_s: float = float(os.environ.get("BENCH_LARGE_WINDOW_S", "60"))
+    work: Path = ROOT / "output" / "bench"  # caches and scratch (git-ignored; generated data is never committed)
+    results: Path = ROOT / "bench"
+
+    @property
+    def burst(self) -> int:
+        return PLAN_BURST[self.plan]
+
+    @property
+    def daily_budget(self) -> int:
+        return BASE_DAILY_TOKENS * PLAN_MULTIPLIER[self.plan] * self.seats
+
+    @property
+    def plan_name(self) -> str:
+        return f"{self.plan.title()}, {self.seats} seat{'s' if self.seats != 1 else ''}"
