@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -122,9 +123,21 @@ class PipedriveClient:
         self._sleep = sleep
         self._backoff_base = backoff_base_s
         self._backoff_cap = backoff_cap_s
-        self.session = session or requests.Session()
-        self.session.headers.update({"x-api-token": api_token, "Accept": "application/json",
-                                     "User-Agent": USER_AGENT})
+        self._headers = {"x-api-token": api_token, "Accept": "application/json", "User-Agent": USER_AGENT}
+        self._given_session = session
+        self._local = threading.local()  # one connection pool per writer thread (Session is not thread-safe)
+        self._stats_lock = threading.Lock()
+        self.session = self._session()
+
+    def _session(self) -> requests.Session:
+        if self._given_session is not None:
+            session = self._given_session
+        else:
+            session = getattr(self._local, "session", None)
+            if session is None:
+                session = self._local.session = requests.Session()
+        session.headers.update(self._headers)
+        return session
 
     # -- public helpers ----------------------------------------------------------------
     def get(self, version: str, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -166,26 +179,31 @@ class PipedriveClient:
         rate_limited = 0
         while True:
             self.budget.check(cost)
-            self.stats.waited_s += self.pacer.acquire()
+            waited = self.pacer.acquire()
+            with self._stats_lock:
+                self.stats.waited_s += waited
             try:
-                response = self.session.request(method, url, params=_query(params), json=json_body, files=files,
+                response = self._session().request(method, url, params=_query(params), json=json_body, files=files,
                                                 data=data, timeout=self.timeout_s)
             except requests.ConnectTimeout:
                 failures = self._backoff(failures, "connect timeout")
                 continue
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
-                self.stats.requests += 1
+                with self._stats_lock:
+                    self.stats.requests += 1
                 if not idempotent:
                     raise MaybeWritten(f"{method} {path}: {type(exc).__name__}") from None
                 failures = self._backoff(failures, type(exc).__name__)
                 continue
-            self.stats.requests += 1
-            self.stats.by_method[method] = self.stats.by_method.get(method, 0) + 1
+            with self._stats_lock:
+                self.stats.requests += 1
+                self.stats.by_method[method] = self.stats.by_method.get(method, 0) + 1
             self._observe(response)
             status = response.status_code
             if status == 429:
                 rate_limited += 1
-                self.stats.rate_limited += 1
+                with self._stats_lock:
+                    self.stats.rate_limited += 1
                 self._handle_429(response, rate_limited)
                 continue
             if status >= 500:
@@ -209,10 +227,11 @@ class PipedriveClient:
         failures += 1
         if failures > self.max_retries:
             raise ServiceUnavailable(f"Pipedrive kept failing ({what}) after {self.max_retries} retries")
-        self.stats.retries += 1
         delay = min(self._backoff_cap, self._backoff_base * 2 ** (failures - 1))
         delay *= 0.5 + random.random() / 2  # jitter: 50-100 % of the step
-        self.stats.waited_s += delay
+        with self._stats_lock:
+            self.stats.retries += 1
+            self.stats.waited_s += delay
         self._sleep(delay)
         return failures
 

@@ -82,6 +82,7 @@ class MapStage:
         from cliniko_map.names import CLINIKO_STREAMS
 
         self.sources = SourceLedger(self.map.spec.prefix, CLINIKO_STREAMS)
+        self._outcomes: list[tuple[Any, str, str | None, str]] = []  # writes in flight, booked when done
         self._started = False
 
     def handles(self, stream: str) -> bool:
@@ -109,11 +110,18 @@ class MapStage:
             return
         self._account(stream, result, key)
 
-    def checkpoint(self) -> None:
-        """Before a STATE is relayed: emit the rollups, then keep the map's memory."""
+    def checkpoint(self, rollups: bool = False) -> None:
+        """Before a STATE is relayed: keep the map's memory (with the rollups still to write).
+
+        Rollups are written at the end of input only: flushed at every STATE, a patient's
+        figures would be PATCHed again for every page of invoices.
+        """
         if not self._started:
             return
-        self._account("rollups", self.map.flush())
+        if rollups:
+            self._account("rollups", self.map.flush())
+        self.writer.drain()
+        self._book()
         if not self.dry_run:
             self.writer.crosswalk.put_value(STATE_KEY, self.map.export_state())
 
@@ -121,7 +129,7 @@ class MapStage:
         """End of input: rollups, what still waits (audited as held), the map's memory."""
         if not self._started:
             return
-        self.checkpoint()
+        self.checkpoint(rollups=True)
         audit = self.writer.ledger.audit
         waiting = self.map.pending()
         for key, reason in waiting:
@@ -139,10 +147,22 @@ class MapStage:
     # -- internals --------------------------------------------------------------------------------
     def _send(self, records: list[tuple[str, dict[str, Any]]], current: str | None = None) -> None:
         for out_stream, out_record in records:
-            outcome = self.writer.process(out_stream, plain(out_record))
+            future = self.writer.submit(out_stream, plain(out_record))
             key = out_record.get("source_key")
             if isinstance(key, str):
-                self.sources.book(key, outcome, current, (out_stream, key))
+                self._outcomes.append((future, key, current, out_stream))
+        if len(self._outcomes) >= 512:
+            self._book(done_only=True)
+
+    def _book(self, done_only: bool = False) -> None:
+        """Book the outcomes of writes against their Cliniko records (all, after a drain)."""
+        waiting = []
+        for future, key, current, out_stream in self._outcomes:
+            if done_only and not future.done():
+                waiting.append((future, key, current, out_stream))
+                continue
+            self.sources.book(key, future.result(), current, (out_stream, key))
+        self._outcomes = waiting
 
     def _account(self, stream: str, result: Any, current: str | None = None) -> None:
         self._send(list(result), current)

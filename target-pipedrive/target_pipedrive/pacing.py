@@ -8,6 +8,7 @@ view whenever the server knows better (other clients on the same token or compan
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -43,6 +44,7 @@ class BurstPacer:
         self._sleep = sleep
         self._sent: deque[float] = deque()
         self._blocked_until = 0.0
+        self._lock = threading.Lock()  # concurrent writers share one window
 
     @property
     def limit(self) -> int:
@@ -53,17 +55,18 @@ class BurstPacer:
         """Wait for a free slot, claim it, and return the seconds waited."""
         waited = 0.0
         while True:
-            now = self._clock()
-            span = self.window_s + self.margin_s
-            while self._sent and self._sent[0] <= now - span:
-                self._sent.popleft()
-            delay = max(self._blocked_until - now, 0.0)
-            if len(self._sent) >= self.limit:
-                delay = max(delay, self._sent[0] + span - now)
-            if delay <= 0:
-                self._sent.append(now)
-                return waited
-            self._sleep(delay)
+            with self._lock:
+                now = self._clock()
+                span = self.window_s + self.margin_s
+                while self._sent and self._sent[0] <= now - span:
+                    self._sent.popleft()
+                delay = max(self._blocked_until - now, 0.0)
+                if len(self._sent) >= self.limit:
+                    delay = max(delay, self._sent[0] + span - now)
+                if delay <= 0:
+                    self._sent.append(now)
+                    return waited
+            self._sleep(delay)  # outside the lock: the others wait on the same window, not on us
             waited += delay
 
     def observe(self, limit: str | None, remaining: str | None, reset: str | None) -> None:
@@ -74,7 +77,8 @@ class BurstPacer:
             self.block_for(_seconds(reset, default=self.window_s))
 
     def block_for(self, seconds: float) -> None:
-        self._blocked_until = max(self._blocked_until, self._clock() + max(0.0, seconds))
+        with self._lock:
+            self._blocked_until = max(self._blocked_until, self._clock() + max(0.0, seconds))
 
 
 class TokenBudget:
@@ -94,9 +98,14 @@ class TokenBudget:
         self._save = save
         self._saved_at = 0.0
         self._day = utc_day()
+        self._lock = threading.RLock()
 
     def check(self, cost: int) -> None:
         """Raise BudgetExhausted when sending an operation of `cost` tokens would overspend."""
+        with self._lock:
+            self._check(cost)
+
+    def _check(self, cost: int) -> None:
         day = utc_day()
         if day != self._day:  # a new UTC day: our own cap starts again
             self._day, self.spent = day, 0
@@ -112,18 +121,24 @@ class TokenBudget:
     def charge(self, cost: int) -> None:
         if cost <= 0:
             return
-        self.spent += cost
-        self.spent_this_run += cost
-        if self.server_remaining is not None:
-            self.server_remaining = max(0, self.server_remaining - cost)
-        if time.monotonic() - self._saved_at >= 1.0:  # a commit per request would slow every write
+        with self._lock:
+            self.spent += cost
+            self.spent_this_run += cost
+            if self.server_remaining is not None:
+                self.server_remaining = max(0, self.server_remaining - cost)
+            due = time.monotonic() - self._saved_at >= 1.0  # a commit per request would slow every write
+            if due:
+                self._saved_at = time.monotonic()
+        if due:
             self.flush()
 
     def flush(self) -> None:
         """Persist today's spend (at most once a second during a run, and at the end)."""
         if self._save is not None:
-            self._save(self._day, self.spent)
-            self._saved_at = time.monotonic()
+            with self._lock:
+                day, spent = self._day, self.spent
+                self._saved_at = time.monotonic()
+            self._save(day, spent)
 
     def observe(self, remaining: str | None) -> None:
         if remaining is not None and remaining.strip().isdigit():

@@ -9,6 +9,7 @@ never record contents.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -33,10 +34,12 @@ class Progress:
         # set by the owner: where the current usage and the number of waiting records come from
         self.usage: Callable[[], tuple[int, int, int | None]] | None = None
         self.waiting: Callable[[], int] = lambda: 0
+        self._lock = threading.RLock()  # concurrent writers count here
 
     def count(self, stream: str, outcome: str, n: int = 1) -> None:
-        self.counts[stream][outcome] += n
-        self.maybe_print()
+        with self._lock:
+            self.counts[stream][outcome] += n
+            self.maybe_print()
 
     @property
     def records(self) -> int:
@@ -65,7 +68,8 @@ class Progress:
         return " | ".join(parts)
 
     def maybe_print(self, force: bool = False) -> None:
-        now = self._clock()
-        if force or (self.interval_s > 0 and now - self._last_print >= self.interval_s):
-            self._last_print = now
-            print(self.line(), file=self.out, flush=True)
+        with self._lock:
+            now = self._clock()
+            if force or (self.interval_s > 0 and now - self._last_print >= self.interval_s):
+                self._last_print = now
+                print(self.line(), file=self.out, flush=True)

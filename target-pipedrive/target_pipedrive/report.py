@@ -1,6 +1,6 @@
 """Audit report: every source record the target has seen, with its Pipedrive id and action or its failure.
 
-Written as CSV (for people) and JSON (for programs) from the crosswalk alone, so it needs
+Written as CSV and an HTML page (for people) and JSON (for programs) from the crosswalk alone, so it needs
 no API call. Without a run id it shows the current state of every record; with one, what
 that run did (including a plan run's planned actions).
 """
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from target_pipedrive.crosswalk import Crosswalk
+from target_pipedrive.html import BarChart, Paragraph, Table, write_page
 from target_pipedrive.sources import reconcile_line
 
 COLUMNS = ("stream", "source_key", "status", "action", "pipedrive_id", "error_code", "message", "warnings",
@@ -82,7 +83,42 @@ def write(crosswalk: Crosswalk, out_dir: Path, run_id: str | None = None) -> dic
                 "reconciliation": reconciliation(runs, run_id), "runs": runs, "records": records}
     with _private(out_dir / "audit.json") as handle:
         handle.write(json.dumps(document, indent=2, default=str))
+    write_html(document, out_dir / "audit.html")
     return document
+
+
+def write_html(document: dict[str, Any], path: Path) -> Path:
+    """audit.html: the reconciliation line, totals per object and status (table and chart), every row."""
+    records = document["records"]
+    per_stream: dict[str, Counter[str]] = {}
+    for r in records:
+        per_stream.setdefault(r["stream"], Counter())[r["status"]] += 1
+    statuses = sorted({s for c in per_stream.values() for s in c})
+    blocks: list[Any] = []
+    reconciliation = document.get("reconciliation")
+    if reconciliation:
+        line = reconciliation["line"]
+        blocks.append(Paragraph(f"Run {reconciliation['run_id']}: {line}",
+                                tone="ok" if line.endswith(": reconciled") else "bad"))
+        by_source = reconciliation["per_stream"]
+        columns = ["Cliniko stream", "received", *sorted({s for c in by_source.values() for s in c})]
+        blocks.append(Table("Every Cliniko record received, by what became of it", columns,
+                            [[stream, sum(c.values()), *(c.get(col, 0) for col in columns[2:])]
+                             for stream, c in by_source.items()]))
+    else:
+        blocks.append(Paragraph("No finished run has per-record figures yet: nothing to reconcile.", tone="warn"))
+    failed = sum(c["failed"] for c in per_stream.values())
+    blocks.append(Paragraph(f"{len(records)} audit rows; {failed} failed" + (" - see the rows below and "
+                            "audit.csv." if failed else "."), tone="bad" if failed else "ok"))
+    streams = sorted(per_stream.items())
+    blocks.append(BarChart("Audit rows per stream and status", {k: dict(v) for k, v in streams}))
+    blocks.append(Table("Totals per stream", ["stream", *statuses, "total"],
+                        [[k, *(v.get(s, 0) for s in statuses), sum(v.values())] for k, v in streams]))
+    blocks.append(Table("Audit rows (failures first)", COLUMNS,
+                        sorted(records, key=lambda r: (r["status"] != "failed", r["stream"], r["source_key"])),
+                        max_rows=2000))
+    title = f"Migration audit - run {document['run_id']}" if document.get("run_id") else "Migration audit"
+    return write_page(path, title, blocks)
 
 
 def reconciliation(runs: list[dict[str, Any]], run_id: str | None) -> dict[str, Any] | None:

@@ -7,10 +7,13 @@ listed again when a label is missing (someone may have just created it).
 
 from __future__ import annotations
 
+import functools
 import re
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from target_pipedrive.client import PipedriveClient
 from target_pipedrive.errors import RecordError
@@ -43,6 +46,17 @@ def _field(raw: dict[str, Any]) -> FieldDef:
                     options={str(o["label"]): int(o["id"]) for o in raw.get("options") or [] if "label" in o})
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _locked(method: F) -> F:
+    @functools.wraps(method)
+    def wrapper(self: Resolver, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return wrapper  # type: ignore[return-value]
+
+
 class Resolver:
     def __init__(self, client: PipedriveClient) -> None:
         self.client = client
@@ -53,8 +67,10 @@ class Resolver:
         # plan mode: definitions the plan would create, visible to the records after them
         self._planned_fields: dict[str, list[FieldDef]] = {}
         self._planned_types: list[dict[str, Any]] = []
+        self._lock = threading.RLock()  # concurrent writers share these caches
 
     # -- custom fields ----------------------------------------------------------------------
+    @_locked
     def fields(self, entity: str, refresh: bool = False) -> list[FieldDef]:
         stale = time.monotonic() - self._listed_at.get(entity, -FRESH_S) >= FRESH_S
         if entity not in self._fields or (refresh and stale):
@@ -63,15 +79,18 @@ class Resolver:
             self._listed_at[entity] = time.monotonic()
         return self._fields[entity] + self._planned_fields.get(entity, [])
 
+    @_locked
     def remember_field(self, entity: str, raw: dict[str, Any]) -> None:
         """Put a field we just created or changed (the API's v1 answer) into the cache."""
         if entity in self._fields and raw.get("key"):
             fdef = _field(raw)
             self._fields[entity] = [f for f in self._fields[entity] if f.key != fdef.key] + [fdef]
 
+    @_locked
     def add_planned_field(self, entity: str, fdef: FieldDef) -> None:
         self._planned_fields.setdefault(entity, []).append(fdef)
 
+    @_locked
     def find_field(self, entity: str, label: str, refresh_on_miss: bool = True) -> FieldDef | None:
         """The custom field with this label (exact, else case-insensitive); None when absent."""
         for refresh in (False, True) if refresh_on_miss else (False,):
@@ -85,6 +104,7 @@ class Resolver:
                 return matches[0]
         return None
 
+    @_locked
     def custom_fields(self, entity: str, values: dict[str, Any]) -> dict[str, Any]:
         """Label-keyed values -> the v2 `custom_fields` object keyed by each field's 40-hex key."""
         out: dict[str, Any] = {}
@@ -163,6 +183,7 @@ class Resolver:
         return option
 
     # -- users --------------------------------------------------------------------------------
+    @_locked
     def user_id(self, email: str) -> int | None:
         """Active user with this e-mail (case-insensitive); re-lists users once on a miss."""
         wanted = email.strip().casefold()
@@ -176,15 +197,18 @@ class Resolver:
         return None
 
     # -- activity types -------------------------------------------------------------------------
+    @_locked
     def activity_types(self, refresh: bool = False) -> list[dict[str, Any]]:
         if refresh or self._types is None:
             self._types = [t for t in self.client.get("v1", "/activityTypes").get("data") or []
                            if t.get("active_flag", True)]
         return self._types + self._planned_types
 
+    @_locked
     def add_planned_type(self, activity_type: dict[str, Any]) -> None:
         self._planned_types.append(activity_type)
 
+    @_locked
     def find_activity_type(self, name: str, by_key: bool = True) -> dict[str, Any] | None:
         """The active type with this name (exact, else case-insensitive), else with this key_string."""
         for refresh in (False, True):
@@ -200,6 +224,7 @@ class Resolver:
                     return match[0]
         return None
 
+    @_locked
     def remember_activity_type(self, raw: dict[str, Any]) -> None:
         if self._types is not None:
             self._types = [t for t in self._types if t.get("id") != raw.get("id")] + [raw]

@@ -34,7 +34,7 @@ class ContractSink(RecordSink):
     def process_record(self, record: dict[str, Any], context: dict[str, Any]) -> None:
         # Singer metadata columns (add_record_metadata) are not part of the contract
         contract_record = {k: v for k, v in record.items() if not k.startswith("_sdc_")}
-        self._target.writer.process(self.stream_name, plain(contract_record))
+        self._target.writer.submit(self.stream_name, plain(contract_record))
 
 
 class MappedSink(ContractSink):

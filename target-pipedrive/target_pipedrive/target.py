@@ -10,6 +10,7 @@ code: 0 ok, 1 some records failed or wait for a parent, 2 bad config/input/token
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Sequence
 from functools import cached_property
 from typing import IO, Any, ClassVar
@@ -51,6 +52,7 @@ class TargetPipedrive(Target):
         self.exit_code = 0
         self._mapping: MapStage | None = None
         self._source_shaped: dict[str, bool] = {}
+        self._last_relay = time.monotonic()
 
     # -- configuration ---------------------------------------------------------------------------
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
@@ -108,10 +110,19 @@ class TargetPipedrive(Target):
 
     # -- STATE ----------------------------------------------------------------------------------------
     def _process_state_message(self, message_dict: dict) -> None:
+        super()._process_state_message(message_dict)  # keeps it as the latest STATE
+        if time.monotonic() - self._last_relay >= self.settings.state_interval_s:
+            self._relay_state()
+        # else: a later STATE (or the end of input) relays a newer one; a crash in between only
+        # means the tap sends those records again, which the payload hashes skip
+
+    def _relay_state(self) -> None:
+        if self._writer is not None:
+            self._writer.drain()  # every record before this STATE is committed (or parked) before it is relayed
         if self._mapping is not None:
-            self._mapping.checkpoint()  # rollups written and the map's memory kept before the STATE moves
-        super()._process_state_message(message_dict)
+            self._mapping.checkpoint()  # the map's memory (lookups, rollup parts) kept before the STATE moves
         self.drain_all()  # RecordSinks hold nothing: this only relays the STATE now
+        self._last_relay = time.monotonic()
 
     def _write_state_message(self, state: dict) -> None:
         if self.settings.dry_run or state == self._last_state:
@@ -127,6 +138,7 @@ class TargetPipedrive(Target):
             self.exit_code = self.writer.finish()
             super().process_endofpipe()
         finally:
+            self.writer.close()
             self.writer.crosswalk.close()
 
     def listen(self, file_input: IO[str] | None = None) -> None:

@@ -13,8 +13,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import threading
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from target_pipedrive import contract, images, payloads
@@ -31,8 +34,18 @@ from target_pipedrive.settings import Settings
 from target_pipedrive.sources import reconcile_line
 
 CHILD_STREAMS = ("activities", "notes", "files")
+SERIAL_STREAMS = ("custom_fields", "activity_types")  # the schema: later records resolve names against it
 LONG_AGO = "2000-01-01T00:00:00.000000Z"  # "since" for adopting children of pre-existing persons
 PLANNED_KEY = "planned-field-"  # key prefix of fields that exist only in a plan
+
+
+def _depends_on(stream: str, record: dict[str, Any]) -> list[tuple[str, str]]:
+    """The (stream, key)s that must be written before this record: itself earlier, its persons."""
+    keys = [(stream, str(record.get("source_key")))]
+    if stream in CHILD_STREAMS:
+        refs = [record.get("person_source_key"), *(record.get("participant_source_keys") or [])]
+        keys += [("persons", str(ref)) for ref in refs if ref]
+    return keys
 
 
 class ManualHandling(RecordError):
@@ -64,6 +77,14 @@ class Writer:
         self._waiting: dict[str, set[tuple[str, str]]] = defaultdict(set)
         self._started = False
         progress.waiting = lambda: len(self._pending_keys)
+        # concurrency: workers share the counters and queues above (_lock); looking up an existing
+        # object and claiming it is one step (_adopt_lock), or two records could adopt the same one
+        self._lock = threading.RLock()
+        self._adopt_lock = threading.RLock()
+        self.max_in_flight = 1 if self.dry_run else max(1, settings.max_writes_in_flight)
+        self._pool = (ThreadPoolExecutor(self.max_in_flight, thread_name_prefix="pipedrive-write")
+                      if self.max_in_flight > 1 else None)
+        self._inflight: dict[tuple[str, str], Future[str]] = {}  # touched by the submitting thread only
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -88,6 +109,44 @@ class Writer:
                              ", ".join(f"{k} {v}" for k, v in self.recovered.items()))
         except StopRun as exc:
             self._stop(exc)
+
+    def submit(self, stream: str, record: dict[str, Any]) -> Future[str]:
+        """process() with up to `max_writes_in_flight` records in flight.
+
+        Order holds where it matters: a record waits for an earlier one with the same key (a
+        rollup update after the create) and for the persons it hangs on; schema records are
+        written alone, after everything before them.
+        """
+        if self._pool is None or stream in SERIAL_STREAMS or self.stopped is not None:
+            if stream in SERIAL_STREAMS:
+                self.drain()
+            done: Future[str] = Future()
+            done.set_result(self.process(stream, record))
+            return done
+        deps = [f for k in _depends_on(stream, record) if (f := self._inflight.get(k)) is not None]
+        if deps:
+            self._wait(deps, ALL_COMPLETED)
+        while len(self._inflight) >= self.max_in_flight:
+            self._wait(list(self._inflight.values()), FIRST_COMPLETED)
+        future = self._pool.submit(self.process, stream, record)
+        self._inflight[(stream, str(record.get("source_key")))] = future
+        return future
+
+    def drain(self) -> None:
+        """Wait for every write in flight (before a STATE is relayed, and at the end)."""
+        if self._inflight:
+            self._wait(list(self._inflight.values()), ALL_COMPLETED)
+
+    def _wait(self, futures: list[Future[str]], return_when: str) -> None:
+        wait(futures, return_when=return_when)
+        for k, f in list(self._inflight.items()):
+            if f.done():
+                del self._inflight[k]
+                f.result()  # a fatal error of a worker (e.g. a revoked token) ends the run here
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
     def process(self, stream: str, record: dict[str, Any]) -> str:
         """Handle one contract record; never raises for problems of the record itself.
@@ -121,7 +180,8 @@ class Writer:
             self._write(stream, record, row, digest)
         except ManualHandling as exc:
             self.ledger.audit(self.run_id, stream, key, "skipped", exc.code, exc.message)
-            self.manual[exc.code] += 1
+            with self._lock:
+                self.manual[exc.code] += 1
             self._settled(stream, key)
             self.progress.count(stream, "manual")
             return "skipped"
@@ -132,7 +192,8 @@ class Writer:
             self._stop(exc)
             self._park(stream, key, record, "deferred")
             return "deferred"
-        self._pending_keys.discard((stream, key))
+        with self._lock:
+            self._pending_keys.discard((stream, key))
         if stream == "persons":
             self._release(f"persons:{key}")
         return "migrated"
@@ -140,6 +201,7 @@ class Writer:
     def finish(self) -> int:
         """Retry what waits in the crosswalk, report what is still held, and return the exit code."""
         self.start()
+        self.drain()
         if self.stopped is None:
             for row in self.ledger.pending_rows():
                 if self.stopped is not None:
@@ -173,40 +235,48 @@ class Writer:
 
     # -- record bookkeeping -----------------------------------------------------------------------
     def _settled(self, stream: str, key: str) -> None:
-        if (stream, key) in self._pending_keys:
-            self.ledger.discard_pending(stream, key)
+        with self._lock:
+            if (stream, key) not in self._pending_keys:
+                return
             self._pending_keys.discard((stream, key))
+        self.ledger.discard_pending(stream, key)
 
     def _fail(self, stream: str, key: str, exc: RecordError) -> None:
         self.ledger.audit(self.run_id, stream, key, "failed", exc.code, exc.message)
-        self.failures[exc.code] += 1
-        self.failed_refs.add(f"{stream}:{key}")
+        with self._lock:
+            self.failures[exc.code] += 1
+            self.failed_refs.add(f"{stream}:{key}")
         self.log.warning("Record failed: stream=%s source_key=%s code=%s: %s", stream, key, exc.code, exc.message)
         self._settled(stream, key)
         self.progress.count(stream, "failed")
 
     def _warn(self, stream: str, key: str, code: str, message: str) -> None:
         self.ledger.audit(self.run_id, stream, key, "warning", code, message)
-        self.warnings[code] += 1
+        with self._lock:
+            self.warnings[code] += 1
 
     def _park(self, stream: str, key: str, record: dict[str, Any], reason: str, waiting_for: str | None = None) -> None:
         self.ledger.hold(self.run_id, stream, key, record, reason, waiting_for)
-        self._pending_keys.add((stream, key))
-        if waiting_for:
-            self._waiting[waiting_for].add((stream, key))
+        with self._lock:
+            self._pending_keys.add((stream, key))
+            if waiting_for:
+                self._waiting[waiting_for].add((stream, key))
         self.progress.count(stream, "held" if waiting_for else "deferred")
 
     def _release(self, ref: str) -> None:
-        if ref not in self._waiting:
-            return
-        self._waiting.pop(ref)
+        """The person `ref` is written: its held children follow (in this thread, after its commit)."""
+        with self._lock:
+            if self._waiting.pop(ref, None) is None:
+                return
         for row in self.ledger.pending_rows(waiting_for=ref):
             self.process(row["stream"], row["record"])
 
     def _stop(self, exc: StopRun) -> None:
-        if self.stopped is None:
+        with self._lock:
+            if self.stopped is not None:
+                return
             self.stopped = exc
-            self.log.warning("Stopping API work for this run: %s", exc)
+        self.log.warning("Stopping API work for this run: %s", exc)
 
     def _missing_parent(self, stream: str, record: dict[str, Any]) -> str | None:
         if stream not in CHILD_STREAMS:
@@ -237,26 +307,36 @@ class Writer:
         if row is not None:
             self._update(kind, record["source_key"], int(row["pipedrive_id"]), body, digest, "updated")
             return
-        index = self._index("persons", ext_key)
-        claimed = self._claimed("persons", index.ext(ext_value) + [
-            o for e in record.get("emails") or [] for o in index.email(str(e["value"]))])
-        existing = by_external_id(index, ext_value, claimed, "person")
-        if existing is None:
-            existing, warning = person_by_email(index, record, claimed)
-            if warning:
-                self._warn("persons", record["source_key"], "email_shared", warning)
-        self._adopt_or_create(kind, record, existing, body, digest, ext_key, ext_value, index)
+        def find(index: ExistingIndex) -> dict[str, Any] | None:
+            claimed = self._claimed("persons", index.ext(ext_value) + [
+                o for e in record.get("emails") or [] for o in index.email(str(e["value"]))])
+            existing = by_external_id(index, ext_value, claimed, "person")
+            if existing is None:
+                existing, warning = person_by_email(index, record, claimed)
+                if warning:
+                    self._warn("persons", record["source_key"], "email_shared", warning)
+            return existing
 
-    def _adopt_or_create(self, kind: Kind, record: dict[str, Any], existing: dict[str, Any] | None,
-                         body: dict[str, Any], digest: str, ext_key: Any, ext_value: Any,
-                         index: ExistingIndex) -> None:
-        """Update the matched existing object, or create one (persons and products alike)."""
-        if existing is not None:
-            self._update(kind, record["source_key"], int(existing["id"]), body, digest, "matched")
-            return
+        self._adopt_or_create(kind, record, find, body, digest, ext_key, ext_value)
+
+    def _adopt_or_create(self, kind: Kind, record: dict[str, Any],
+                         find: Callable[[ExistingIndex], dict[str, Any] | None], body: dict[str, Any], digest: str,
+                         ext_key: Any, ext_value: Any) -> None:
+        """Update the matched existing object, or create one (persons and products alike).
+
+        Finding and claiming an existing object happen under one lock: two records matching the
+        same pre-existing person must not both adopt it.
+        """
+        with self._adopt_lock:
+            index = self._index(kind.stream, ext_key)
+            existing = find(index)
+            if existing is not None:
+                self._update(kind, record["source_key"], int(existing["id"]), body, digest, "matched")
+                return
         created = self._create(kind, record["source_key"], body, digest,
                                {"ext_key": ext_key, "ext_id": ext_value}, written=body)
-        index.add(created)
+        with self._adopt_lock:
+            index.add(created)
 
     def _product(self, record: dict[str, Any], row: dict[str, Any] | None, digest: str) -> None:
         kind = kind_for(self.api, "products")
@@ -265,11 +345,12 @@ class Writer:
         if row is not None:
             self._update(kind, record["source_key"], int(row["pipedrive_id"]), body, digest, "updated")
             return
-        index = self._index("products", ext_key)
-        code_hits = index.code(str(record["code"])) if record.get("code") else []
-        claimed = self._claimed("products", index.ext(ext_value) + code_hits)
-        existing = by_external_id(index, ext_value, claimed, "product") or product_by_code(index, record, claimed)
-        self._adopt_or_create(kind, record, existing, body, digest, ext_key, ext_value, index)
+        def find(index: ExistingIndex) -> dict[str, Any] | None:
+            code_hits = index.code(str(record["code"])) if record.get("code") else []
+            claimed = self._claimed("products", index.ext(ext_value) + code_hits)
+            return by_external_id(index, ext_value, claimed, "product") or product_by_code(index, record, claimed)
+
+        self._adopt_or_create(kind, record, find, body, digest, ext_key, ext_value)
 
     def _activity(self, record: dict[str, Any], row: dict[str, Any] | None, digest: str) -> None:
         kind = kind_for(self.api, "activities")
@@ -301,10 +382,11 @@ class Writer:
         if row is not None:
             self._update(kind, key, int(row["pipedrive_id"]), body, digest, "updated")
             return
-        existing = self._adopt_under_matched_parent(kind, record, lookup)
-        if existing is not None:
-            self._update(kind, key, int(existing["id"]), body, digest, "matched")
-            return
+        with self._adopt_lock:
+            existing = self._adopt_under_matched_parent(kind, record, lookup)
+            if existing is not None:
+                self._update(kind, key, int(existing["id"]), body, digest, "matched")
+                return
         self._create(kind, key, body, digest, lookup, written=written)
 
     def _adopt_under_matched_parent(self, kind: Kind, record: dict[str, Any],
@@ -424,6 +506,10 @@ class Writer:
         return custom, ext.key, ext_value
 
     def _external_id_field(self, entity: str) -> FieldDef:
+        with self._adopt_lock:  # created once, even when the first persons are written concurrently
+            return self._external_id_field_unlocked(entity)
+
+    def _external_id_field_unlocked(self, entity: str) -> FieldDef:
         label = self.settings.external_id_field
         found = self.resolver.find_field(entity, label)
         if found is None:
@@ -459,6 +545,7 @@ class Writer:
         return None
 
     def _index(self, stream: str, ext_key: str) -> ExistingIndex:
+        """Built once, under _adopt_lock."""
         if stream not in self._indexes:
             real_key = None if ext_key.startswith(PLANNED_KEY) else ext_key  # a field only the plan would create
             self._indexes[stream] = ExistingIndex(self.api, "/" + stream, real_key)

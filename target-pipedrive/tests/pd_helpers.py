@@ -99,7 +99,7 @@ def base_config(sandbox: Any, tmp_path: Path, **overrides: Any) -> dict[str, Any
     config = {"api_token": sandbox.api_token, "base_url": sandbox.base_url,
               "crosswalk_url": f"sqlite:///{tmp_path / 'crosswalk.sqlite'}",
               "fallback_user_email": "frontdesk@sandbox-clinic.example", "progress_interval_s": 0,
-              "rate_limit_burst": 1000, "daily_token_budget": 10_000_000, "max_retries": 6}
+              "state_interval_s": 0, "rate_limit_burst": 1000, "daily_token_budget": 10_000_000, "max_retries": 6}
     config.update(overrides)
     return config
 

@@ -29,7 +29,7 @@ from target_pipedrive.target import TargetPipedrive
 
 DATA = Path(__file__).parent / "data"
 CONFIG = {"api_token": "test-token", "base_url": "http://127.0.0.1:9", "crosswalk_url": "sqlite://",
-          "ignore_unknown_streams": True, "progress_interval_s": 0}
+          "ignore_unknown_streams": True, "progress_interval_s": 0, "state_interval_s": 0}
 
 
 class _OwnFile(TargetFileTestTemplate):
