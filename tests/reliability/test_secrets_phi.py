@@ -156,6 +156,13 @@ def test_the_demo_never_shows_secrets_or_patient_names_and_keeps_patient_files_o
     cliniko.admin("POST", "/_admin/records/patients", {"first_name": other_first, "last_name": other_last,
                                                       "occupation": f"{other_first} {other_last} " * 40000})
     env = meltano_env(tmp_path, cliniko, pipedrive)
+    # a private Meltano system folder (the installed plugins linked in): its run files and logs are this run's
+    # alone, whatever other Meltano runs the project has going
+    system = tmp_path / "meltano-system"
+    system.mkdir()
+    for kind in ("extractors", "loaders"):
+        (system / kind).symlink_to(ROOT / ".meltano" / kind, target_is_directory=True)
+    env["MELTANO_SYS_DIR_ROOT"] = str(system)
     logs_before = set(_files_under(ROOT / ".meltano" / "logs"))
     shutil.copy(confirmed_map(tmp_path), env["TARGET_PIPEDRIVE_MAP"])
 
@@ -168,7 +175,7 @@ def test_the_demo_never_shows_secrets_or_patient_names_and_keeps_patient_files_o
     assert failed, "the oversized record did not fail: its error message was never written"
 
     shown = {"meltano run": run.stdout + run.stderr}
-    for path in set(_files_under(ROOT / ".meltano" / "logs")) - logs_before:
+    for path in [*set(_files_under(ROOT / ".meltano" / "logs")) - logs_before, *_files_under(system / "logs")]:
         shown[str(path)] = path.read_text(errors="replace")
     for where, text in shown.items():
         for secret in (SECRET_KEY, SECRET_TOKEN, *NAMES, *CLINICAL.values()):
