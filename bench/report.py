@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from bench.scenarios import COMMERCIAL_QUOTE_H, Scenario
+from bench.scenarios import BASE_DAILY_TOKENS, COMMERCIAL_QUOTE_H, PLAN_MULTIPLIER, Scenario
 
 PAGE = 100
 ATTACHMENTS = "patient_attachments"
@@ -56,7 +56,10 @@ def projection(s: Scenario, results: dict[str, Any]) -> dict[str, Any]:
             budget_h = full_days * 24 + rest if full_days else at_rate_h
         pipedrive_h = max(at_rate_h or 0, budget_h or 0) or None
         wall = max(cliniko_h or 0, pipedrive_h or 0) or None
+        by_plan = {plan: round(tokens / (BASE_DAILY_TOKENS * mult * s.seats), 2)
+                   for plan, mult in PLAN_MULTIPLIER.items()}
         out[size] = {"source_records": records, "cliniko_requests": c_requests, "cliniko_requests_from": how,
+                     "token_budget_days_by_plan": by_plan,
                      "cliniko_hours": _r(cliniko_h), "pipedrive_requests": p_requests, "pipedrive_tokens": tokens,
                      "token_budget_days": round(tokens / s.daily_budget, 2), "pipedrive_hours_at_rate": _r(at_rate_h),
                      "pipedrive_hours": _r(pipedrive_h), "wall_hours": _r(wall)}
@@ -154,9 +157,24 @@ def markdown(s: Scenario, results: dict[str, Any]) -> str:
                      f"{p['pipedrive_requests']:,} / {p['pipedrive_tokens']:,} ({p['token_budget_days']} days of "
                      f"budget) | {p['cliniko_hours']} | {p['pipedrive_hours']} | **{p['wall_hours']}** | "
                      f"{COMMERCIAL_QUOTE_H[0]}-{COMMERCIAL_QUOTE_H[1]} h |")
+    lines.append("")
+    lines.append(f"Days of daily token budget needed at {s.seats} seats: " + "; ".join(
+        f"{size} " + ", ".join(f"{plan} {days}" for plan, days in pr[size]["token_budget_days_by_plan"].items())
+        for size in ("standard", "large")) + ".")
     lines += ["", "| Target (issue 7) | measured | met |", "|---|---|---|"]
     for name, row in results["targets"].items():
         lines.append(f"| {name} | {row['value']} | {'yes' if row['met'] else 'NO'} |")
+    lines += [
+        "",
+        "Achieved / allowed = the time the limit requires for the requests sent, over the time they took "
+        "(Cliniko: the window ends at request 1 + 200k, the first of a new minute; Pipedrive: sustained rate over "
+        "the burst and search windows). Baseline: the same tap with the SDK's plain `links.next` pager, and the "
+        "target with `max_writes_in_flight: 1`; ratios are from the same run. Records per CPU-s is the plugin "
+        "process's own CPU time (the sandboxes' excluded). Projection: Cliniko requests counted (standard) or "
+        "scaled from counts (large), Pipedrive requests and tokens per source record from the small clinic's full "
+        "run, at the rates measured above; the daily token budget is spent at that rate, then the run resumes "
+        "the next UTC day (a run starting at 00:00 UTC); tap and target overlap (one pipeline).",
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -25,8 +25,8 @@ class Scenario:
     latency_ms: float = float(os.environ.get("BENCH_LATENCY_MS", "150"))
     cliniko_per_minute: int = 200
     # limits on: Cliniko's window ends at 1 + k x 200 requests (k minutes), or times out
-    cliniko_minutes: int = int(os.environ.get("BENCH_CLINIKO_MINUTES", "1"))
-    cliniko_timeout_s: float = float(os.environ.get("BENCH_CLINIKO_TIMEOUT_S", "100"))
+    cliniko_minutes: int = int(os.environ.get("BENCH_CLINIKO_MINUTES", "2"))
+    cliniko_timeout_s: float = float(os.environ.get("BENCH_CLINIKO_TIMEOUT_S", "150"))
     pipedrive_window_s: float = float(os.environ.get("BENCH_PIPEDRIVE_WINDOW_S", "60"))
     # limits off: the large clinic is read for this long (a full read of it is hours of sandbox time)
     large_window_s: float = float(os.environ.get("BENCH_LARGE_WINDOW_S", "60"))
