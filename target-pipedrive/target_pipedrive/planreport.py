@@ -38,8 +38,12 @@ def latest_plan(crosswalk: Crosswalk) -> tuple[dict[str, Any], dict[str, Any]]:
         if run["kind"] != "plan" or run["status"] == "running":
             continue
         details = crosswalk.get_value(details_key(run["run_id"]))
-        if details is not None:
-            return run, details
+        if details is None:
+            continue
+        if not any(sum(c.values()) for c in ((run.get("summary") or {}).get("sources") or {}).values()):
+            raise PlanMissing(f"the latest plan run ({run['run_id']}) received no Cliniko records, so there is "
+                              "nothing to report (did the extractor fail?): run the plan again.")
+        return run, details
     raise PlanMissing("no plan run in the crosswalk: run `meltano run tap-cliniko target-pipedrive--plan` first.")
 
 

@@ -124,6 +124,10 @@ class PlanTarget(TargetPipedrive):
         if self._mapping is not None or self._writer is not None:
             self.writer.crosswalk.put_value(details_key(self.writer.run_id), self.details())
         super().process_endofpipe()
+        if self.exit_code == 1:  # failed or held records are findings of the plan, listed in its report
+            print("[target-pipedrive] plan: some records would fail or wait for a parent; the plan report lists "
+                  "them (`meltano invoke target-pipedrive:plan`).", file=sys.stderr, flush=True)
+            self.exit_code = 0
 
     def details(self) -> dict[str, Any]:
         observer = self.observer
