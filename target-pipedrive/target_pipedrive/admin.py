@@ -209,7 +209,7 @@ def confirm_map(ctx: click.Context, source: str | None, out: str | None) -> None
 @click.option("--out-dir", type=click.Path(file_okay=False), default="output/plan", show_default=True)
 @click.pass_context
 def plan(ctx: click.Context, out_dir: str) -> None:
-    """After a plan run (`meltano run tap-cliniko target-pipedrive--plan`): write plan.json and plan.html."""
+    """Write plan.json and plan.html again from the latest plan run (Pipedrive as it is now)."""
     settings = _settings(ctx)
     crosswalk = Crosswalk(settings.crosswalk_url)
     client = _api(settings, crosswalk).client  # reads only: fields, users, activity types
@@ -227,13 +227,7 @@ def plan(ctx: click.Context, out_dir: str) -> None:
     finally:
         client.budget.flush()
     planreport_mod.write(document, Path(out_dir))
-    est, schema = document["estimate"], document["schema"]
-    creates = sum(1 for f in schema["custom_fields"] if f["action"] == "create")
-    types = sum(1 for t in schema["activity_types"] if t["action"] == "create")
-    click.echo(f"Plan {document['plan_run']}: {sum(c['records'] for c in document['counts'])} Cliniko records; "
-               f"{creates} custom field(s) and {types} activity type(s) to create; ~{est['tokens']} API tokens, "
-               f"~{est['expected_seconds'] / 60:.1f} min; {len(document['warnings'])} warning(s). "
-               f"Wrote {out_dir}/plan.json and plan.html.")
+    click.echo(planreport_mod.summary_line(document, Path(out_dir)))
 
 
 @main.command()

@@ -19,23 +19,27 @@ from target_pipedrive import html
 from target_pipedrive.client import PipedriveClient
 from target_pipedrive.crosswalk import Crosswalk, now_iso
 from target_pipedrive.errors import TargetError
-from target_pipedrive.planrun import details_key
 from target_pipedrive.settings import Settings
 
 CLINIKO_PAGE = 100  # records per Cliniko list request (its maximum; tap-cliniko's default)
 CLINIKO_PER_MINUTE = 200  # Cliniko's per-user limit
 SIMILAR = 0.75  # a different name at least this similar is reported as a possible match
 FIELD_PATHS = {"person": "/personFields", "product": "/productFields"}
+DETAILS_KEY = "plan_details:"  # + run id: what planrun.py keeps of a plan run
+
+
+def details_key(run_id: str) -> str:
+    return DETAILS_KEY + run_id
 
 
 class PlanMissing(TargetError):
     """No usable plan run in the crosswalk."""
 
 
-def latest_plan(crosswalk: Crosswalk) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The newest finished plan run that stored its details, and those details."""
+def latest_plan(crosswalk: Crosswalk, run_id: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The newest finished plan run (or `run_id`) that stored its details, and those details."""
     for run in reversed(crosswalk.runs()):
-        if run["kind"] != "plan" or run["status"] == "running":
+        if run["kind"] != "plan" or run["status"] == "running" or run_id not in (None, run["run_id"]):
             continue
         details = crosswalk.get_value(details_key(run["run_id"]))
         if details is None:
@@ -281,8 +285,9 @@ def warnings(run: dict[str, Any], details: dict[str, Any], audit: list[dict[str,
     return out
 
 
-def build(crosswalk: Crosswalk, client: PipedriveClient, settings: Settings) -> dict[str, Any]:
-    run, details = latest_plan(crosswalk)
+def build(crosswalk: Crosswalk, client: PipedriveClient, settings: Settings,
+          run_id: str | None = None) -> dict[str, Any]:
+    run, details = latest_plan(crosswalk, run_id)
     summary = run.get("summary") or {}
     now = PipedriveNow(client)
     records = schema_records(settings, details)
@@ -304,12 +309,22 @@ def build(crosswalk: Crosswalk, client: PipedriveClient, settings: Settings) -> 
 
 # -- output ---------------------------------------------------------------------------------------------
 def write(document: dict[str, Any], out_dir: Path) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     target = out_dir / "plan.json"
     target.write_text(json.dumps(document, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
     target.chmod(0o600)
     html.write_page(out_dir / "plan.html", "Migration plan: Cliniko to Pipedrive", blocks(document),
                     generated_at=document["generated_at"])
+
+
+def summary_line(document: dict[str, Any], out_dir: Path) -> str:
+    est, schema = document["estimate"], document["schema"]
+    creates = sum(1 for f in schema["custom_fields"] if f["action"] == "create")
+    types = sum(1 for t in schema["activity_types"] if t["action"] == "create")
+    return (f"Plan {document['plan_run']}: {sum(c['records'] for c in document['counts'])} Cliniko records; "
+            f"{creates} custom field(s) and {types} activity type(s) to create; ~{est['tokens']} API tokens, "
+            f"~{est['expected_seconds'] / 60:.1f} min; {len(document['warnings'])} warning(s). "
+            f"Wrote {out_dir}/plan.json and plan.html.")
 
 
 def blocks(d: dict[str, Any]) -> list[html.Block]:

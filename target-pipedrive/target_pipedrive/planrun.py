@@ -1,4 +1,4 @@
-"""`target-pipedrive-plan`: target-pipedrive in plan mode that also keeps what the plan report needs.
+"""`target-pipedrive-plan`: target-pipedrive in plan mode that also writes the plan report.
 
 A plan run writes nothing to Pipedrive and stores only a run row and `planned` audit rows
 (plan.py). The plan report (planreport.py) and `setup` also need what the map learnt from
@@ -6,7 +6,7 @@ Cliniko on the way: the practitioners and their users, the clinic's own custom-f
 definition, the exact definition records (custom fields with the clinic's options, activity
 types) and the contact details of the persons. This target keeps them, once, at the end of
 input, under `plan_details:<run id>` in the crosswalk: never patient values, only source keys
-and counts.
+and counts. At the end it writes plan.json and plan.html (planreport.py) into `plan_out_dir`.
 """
 
 from __future__ import annotations
@@ -19,17 +19,19 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from target_pipedrive.settings import Settings
+from target_pipedrive import planreport
+from target_pipedrive.client import PipedriveClient
+from target_pipedrive.crosswalk import Crosswalk
+from target_pipedrive.errors import RecordError, StopRun, TargetError
+from target_pipedrive.pacing import utc_day
+from target_pipedrive.planreport import details_key
+from target_pipedrive.settings import CONFIG_SCHEMA, Settings
 from target_pipedrive.target import TargetPipedrive
 from target_pipedrive.writer import Writer
 
-DETAILS_KEY = "plan_details:"
+DEFAULT_OUT_DIR = "output/plan"
 DEFINITION_STREAMS = ("custom_fields", "activity_types")
 MAX_KEYS = 1000  # per warning list: enough to act on, bounded for a huge clinic
-
-
-def details_key(run_id: str) -> str:
-    return DETAILS_KEY + run_id
 
 
 class PlanObserver:
@@ -89,7 +91,11 @@ def clinic_field_targets(m: Any) -> list[dict[str, Any]]:
 
 
 class PlanTarget(TargetPipedrive):
-    """Always plans (mode is forced to plan), and stores the plan's details for the report."""
+    """Always plans (mode is forced to plan), stores the plan's details and writes the plan report."""
+
+    config_jsonschema = {**CONFIG_SCHEMA, "properties": {**CONFIG_SCHEMA["properties"], "plan_out_dir": {
+        "type": ["string", "null"], "default": DEFAULT_OUT_DIR,
+        "description": "Folder for plan.json and plan.html (relative to the working directory)."}}}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -124,10 +130,30 @@ class PlanTarget(TargetPipedrive):
         if self._mapping is not None or self._writer is not None:
             self.writer.crosswalk.put_value(details_key(self.writer.run_id), self.details())
         super().process_endofpipe()
+        run_id = self._writer.run_id if self._writer is not None else None
+        if run_id is not None:
+            self.write_report(run_id)
         if self.exit_code == 1:  # failed or held records are findings of the plan, listed in its report
             print("[target-pipedrive] plan: some records would fail or wait for a parent; the plan report lists "
                   "them (`meltano invoke target-pipedrive:plan`).", file=sys.stderr, flush=True)
             self.exit_code = 0
+
+    def write_report(self, run_id: str) -> None:
+        """plan.json + plan.html of this run; a failure here is reported, the plan itself stays stored."""
+        out_dir = Path(str(self.config.get("plan_out_dir") or DEFAULT_OUT_DIR))
+        crosswalk = Crosswalk(self.settings.crosswalk_url)
+        client = PipedriveClient.from_settings(self.settings, crosswalk.tokens_spent(utc_day()), None)
+        try:
+            document = planreport.build(crosswalk, client, self.settings, run_id)
+            planreport.write(document, out_dir)
+        except (TargetError, StopRun, RecordError) as exc:
+            print(f"target-pipedrive: the plan is stored, but its report could not be written: {exc}; run "
+                  "`meltano invoke target-pipedrive:plan` to write it.", file=sys.stderr, flush=True)
+            self.exit_code = getattr(exc, "exit_code", 2)
+            return
+        finally:
+            crosswalk.close()
+        print(f"[target-pipedrive] {planreport.summary_line(document, out_dir)}", file=sys.stderr, flush=True)
 
     def details(self) -> dict[str, Any]:
         observer = self.observer
