@@ -7,6 +7,7 @@ Timestamps are fixed so snapshots of a fresh account are identical across runs.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from typing import Any
 
@@ -52,7 +53,10 @@ def ensure_seeded(repo: Repo, fields: Fields, seed_value: str | None) -> dict[st
         if seed_value is not None and account.get("seed_value") != seed_value:
             raise ValueError("this database was seeded with a different --seed-value")
         return dict(account)
-    account = {"seed_value": seed_value or secrets.token_hex(8), **COMPANY}
+    value = seed_value or secrets.token_hex(8)
+    # each account its own company id (as in Pipedrive), derived from the seed so it is stable per store
+    company_id = COMPANY["company_id"] + int(hashlib.sha256(value.encode()).hexdigest()[:6], 16) % 1_000_000
+    account = {"seed_value": value, **COMPANY, "company_id": company_id}
     repo.store.set_value("account", account)
     for name, email, admin in SEED_USERS:
         uid = repo.next_id("user")

@@ -33,6 +33,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -136,6 +137,23 @@ budget = Table(
 )
 
 
+# The per-record statements, built once: constructing a SQLAlchemy statement for each call cost
+# more than running it. Parameters: s = stream, k = source key.
+_BY_KEY = and_(xwalk.c.stream == bindparam("s"), xwalk.c.source_key == bindparam("k"))
+GET_MAPPING = select(xwalk).where(_BY_KEY)
+INSERT_MAPPING = insert(xwalk)
+UPDATE_MAPPING = update(xwalk).where(_BY_KEY).values(
+    pipedrive_id=bindparam("v_pid"), action=bindparam("v_action"), payload_hash=bindparam("v_hash"),
+    run_id=bindparam("v_run"), updated_at=bindparam("v_at"))
+TOUCH_MAPPING = update(xwalk).where(_BY_KEY).values(payload_hash=bindparam("v_hash"), updated_at=bindparam("v_at"))
+INSERT_CHANGE = insert(changes)
+GET_INTENT = select(intents).where(and_(intents.c.stream == bindparam("s"), intents.c.source_key == bindparam("k")))
+INSERT_INTENT = insert(intents)
+DELETE_INTENT = delete(intents).where(intents.c.id == bindparam("i"))
+DELETE_PENDING = delete(pending).where(and_(pending.c.stream == bindparam("s"), pending.c.source_key == bindparam("k")))
+INSERT_AUDIT = insert(audit)
+
+
 def now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -205,8 +223,7 @@ class Crosswalk:
     # -- mapping ----------------------------------------------------------------------------
     def get(self, stream: str, source_key: str) -> dict[str, Any] | None:
         with self.engine.connect() as c:
-            return _row(c.execute(select(xwalk).where(
-                and_(xwalk.c.stream == stream, xwalk.c.source_key == source_key))).first())
+            return _row(c.execute(GET_MAPPING, {"s": stream, "k": source_key}).first())
 
     def claimed_among(self, stream: str, ids: list[int]) -> set[int]:
         """Which of these Pipedrive ids are already mapped to a source record of the stream."""
@@ -225,29 +242,29 @@ class Crosswalk:
                      intent_id: int | None = None) -> None:
         """Record a write Pipedrive confirmed: mapping, change history, and close its intent, atomically."""
         at = now_iso()
+        key = {"s": stream, "k": source_key}
         with self._tx() as c:
-            prev = _row(c.execute(select(xwalk).where(
-                and_(xwalk.c.stream == stream, xwalk.c.source_key == source_key))).first())
-            values = {"pipedrive_id": pipedrive_id, "action": action, "payload_hash": payload_hash,
-                      "run_id": run_id, "updated_at": at}
+            prev = _row(c.execute(GET_MAPPING, key).first())
             if prev is None:
-                c.execute(insert(xwalk).values(stream=stream, source_key=source_key, first_run_id=run_id, **values))
+                c.execute(INSERT_MAPPING, {"stream": stream, "source_key": source_key, "first_run_id": run_id,
+                                           "pipedrive_id": pipedrive_id, "action": action,
+                                           "payload_hash": payload_hash, "run_id": run_id, "updated_at": at})
             else:
-                c.execute(update(xwalk).where(and_(xwalk.c.stream == stream, xwalk.c.source_key == source_key))
-                          .values(**values))
-            c.execute(insert(changes).values(run_id=run_id, stream=stream, source_key=source_key,
-                                             pipedrive_id=pipedrive_id, action=action, before_image=before_image,
-                                             after_image=after_image, prev_xwalk=prev, at=at))
+                c.execute(UPDATE_MAPPING, {**key, "v_pid": pipedrive_id, "v_action": action, "v_hash": payload_hash,
+                                           "v_run": run_id, "v_at": at})
+            c.execute(INSERT_CHANGE, {"run_id": run_id, "stream": stream, "source_key": source_key,
+                                      "pipedrive_id": pipedrive_id, "action": action, "before_image": before_image,
+                                      "after_image": after_image, "prev_xwalk": prev, "at": at})
             if intent_id is not None:
-                c.execute(delete(intents).where(intents.c.id == intent_id))
-            c.execute(delete(pending).where(and_(pending.c.stream == stream, pending.c.source_key == source_key)))
+                c.execute(DELETE_INTENT, {"i": intent_id})
+            c.execute(DELETE_PENDING, key)
 
     def touch(self, run_id: str, stream: str, source_key: str, payload_hash: str) -> None:
         """The record changed but Pipedrive already holds its values: remember the new hash only."""
+        key = {"s": stream, "k": source_key}
         with self._tx() as c:
-            c.execute(update(xwalk).where(and_(xwalk.c.stream == stream, xwalk.c.source_key == source_key))
-                      .values(payload_hash=payload_hash, updated_at=now_iso()))
-            c.execute(delete(pending).where(and_(pending.c.stream == stream, pending.c.source_key == source_key)))
+            c.execute(TOUCH_MAPPING, {**key, "v_hash": payload_hash, "v_at": now_iso()})
+            c.execute(DELETE_PENDING, key)
 
     def restore_mapping(self, stream: str, source_key: str, previous: dict[str, Any] | None) -> None:
         """Put back the crosswalk row a rolled-back change replaced (or remove it)."""
@@ -266,15 +283,15 @@ class Crosswalk:
         before the first PATCH), so its values win over a fresh read.
         """
         with self._tx() as c:
-            old = _row(c.execute(select(intents).where(and_(
-                intents.c.stream == stream, intents.c.source_key == source_key))).first())
+            old = _row(c.execute(GET_INTENT, {"s": stream, "k": source_key}).first())
             if old is not None:
                 if old["op"] == "update" and op == "update" and old["before_image"]:
                     before_image = _merge_before(old["before_image"], before_image or {})
-                c.execute(delete(intents).where(intents.c.id == old["id"]))
-            result = c.execute(insert(intents).values(
-                run_id=run_id, stream=stream, source_key=source_key, op=op, pipedrive_id=pipedrive_id,
-                payload_hash=payload_hash, lookup=lookup, before_image=before_image, started_at=now_iso()))
+                c.execute(DELETE_INTENT, {"i": old["id"]})
+            result = c.execute(INSERT_INTENT, {
+                "run_id": run_id, "stream": stream, "source_key": source_key, "op": op, "pipedrive_id": pipedrive_id,
+                "payload_hash": payload_hash, "lookup": lookup, "before_image": before_image,
+                "started_at": now_iso()})
             return int(result.inserted_primary_key[0]), before_image
 
     def open_intents(self) -> list[dict[str, Any]]:
@@ -283,7 +300,7 @@ class Crosswalk:
 
     def drop_intent(self, intent_id: int) -> None:
         with self._tx() as c:
-            c.execute(delete(intents).where(intents.c.id == intent_id))
+            c.execute(DELETE_INTENT, {"i": intent_id})
 
     # -- pending records ------------------------------------------------------------------------
     def hold(self, run_id: str, stream: str, source_key: str, record: dict[str, Any], reason: str,
@@ -297,7 +314,7 @@ class Crosswalk:
 
     def discard_pending(self, stream: str, source_key: str) -> None:
         with self._tx() as c:
-            c.execute(delete(pending).where(and_(pending.c.stream == stream, pending.c.source_key == source_key)))
+            c.execute(DELETE_PENDING, {"s": stream, "k": source_key})
 
     def pending_rows(self, waiting_for: str | None = None) -> list[dict[str, Any]]:
         query = select(pending).order_by(pending.c.seq)
@@ -324,9 +341,9 @@ class Crosswalk:
     def audit(self, run_id: str, stream: str, source_key: str, status: str, code: str, message: str,
               action: str | None = None, pipedrive_id: int | None = None) -> None:
         with self._tx() as c:
-            c.execute(insert(audit).values(run_id=run_id, stream=stream, source_key=source_key, status=status,
-                                           code=code, message=message, action=action, pipedrive_id=pipedrive_id,
-                                           at=now_iso()))
+            c.execute(INSERT_AUDIT, {"run_id": run_id, "stream": stream, "source_key": source_key, "status": status,
+                                     "code": code, "message": message, "action": action,
+                                     "pipedrive_id": pipedrive_id, "at": now_iso()})
 
     def audit_rows(self, run_id: str | None = None) -> list[dict[str, Any]]:
         query = select(audit).order_by(audit.c.id)

@@ -23,7 +23,14 @@ from typing import Any
 from target_pipedrive import contract, images, payloads
 from target_pipedrive.client import PipedriveClient
 from target_pipedrive.crosswalk import Crosswalk, now_iso
-from target_pipedrive.errors import BudgetExhausted, MaybeWritten, RecordError, ServiceUnavailable, StopRun
+from target_pipedrive.errors import (
+    BudgetExhausted,
+    MaybeWritten,
+    RecordError,
+    ServiceUnavailable,
+    StopRun,
+    TargetError,
+)
 from target_pipedrive.kinds import Api, FieldKind, Kind, kind_for
 from target_pipedrive.matching import ExistingIndex, by_external_id, person_by_email, product_by_code
 from target_pipedrive.plan import PlanLedger
@@ -35,6 +42,7 @@ from target_pipedrive.sources import reconcile_line
 
 CHILD_STREAMS = ("activities", "notes", "files")
 SERIAL_STREAMS = ("custom_fields", "activity_types")  # the schema: later records resolve names against it
+COMPANY_KEY = "pipedrive_company_id"  # kv: the company this crosswalk's ids belong to
 LONG_AGO = "2000-01-01T00:00:00.000000Z"  # "since" for adopting children of pre-existing persons
 PLANNED_KEY = "planned-field-"  # key prefix of fields that exist only in a plan
 
@@ -76,6 +84,7 @@ class Writer:
         self._pending_keys: set[tuple[str, str]] = set()
         self._waiting: dict[str, set[tuple[str, str]]] = defaultdict(set)
         self._started = False
+        self._account_checked = False
         progress.waiting = lambda: len(self._pending_keys)
         # concurrency: workers share the counters and queues above (_lock); looking up an existing
         # object and claiming it is one step (_adopt_lock), or two records could adopt the same one
@@ -110,6 +119,21 @@ class Writer:
         except StopRun as exc:
             self._stop(exc)
 
+    def _check_account(self) -> None:
+        """A crosswalk belongs to one Pipedrive company: used against another, every record would look
+        unchanged and nothing would be written."""
+        company = (self.client.get("v1", "/users/me").get("data") or {}).get("company_id")
+        if company is None:
+            return
+        known = self.crosswalk.get_value(COMPANY_KEY)
+        if known is None:
+            if not self.dry_run:
+                self.crosswalk.put_value(COMPANY_KEY, company)
+        elif str(known) != str(company):
+            raise TargetError(f"crosswalk_url holds the migration into another Pipedrive company (id {known}; this "
+                              f"api_token's company is {company}): point crosswalk_url at this migration's "
+                              "crosswalk, or at a new file to start one.")
+
     def submit(self, stream: str, record: dict[str, Any]) -> Future[str]:
         """process() with up to `max_writes_in_flight` records in flight.
 
@@ -117,6 +141,13 @@ class Writer:
         rollup update after the create) and for the persons it hangs on; schema records are
         written alone, after everything before them.
         """
+        if not self._account_checked:  # here, not in a worker: before the first record, once
+            self._account_checked = True
+            try:
+                self._check_account()
+            except StopRun as exc:
+                self._stop(exc)
+        self.start()  # recovery too comes before any write
         if self._pool is None or stream in SERIAL_STREAMS or self.stopped is not None:
             if stream in SERIAL_STREAMS:
                 self.drain()

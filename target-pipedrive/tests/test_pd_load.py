@@ -110,7 +110,10 @@ def test_rerun_sends_nothing_and_one_changed_record_sends_one_update(pipedrive_s
     before = sb.admin("GET", "usage")
     again = run_inproc(cfg, messages(data))
     assert again.returncode == 0 and "unchanged 4" in again.stderr
-    assert sb.admin("GET", "usage")["requests"] == before["requests"]  # not one call: hashes matched
+    after = sb.admin("GET", "usage")
+    # hashes matched: one call only, the check that the crosswalk belongs to this Pipedrive company
+    assert after["requests"] == before["requests"] + 1
+    assert after["by_operation"]["GET /v1/users/me"]["count"] == before["by_operation"]["GET /v1/users/me"]["count"] + 1
     data["persons"][1]["custom_fields"]["Invoice history"] = "7 invoices"
     changed = run_inproc(cfg, messages(data))
     assert changed.returncode == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,9 @@ def test_daily_budget_exhaustion_stops_cleanly_and_the_next_days_finish_the_job(
     data = clinic(tmp_path / "files")
     first = run_target(cfg, messages(data, state_every=4), tmp_path)
     assert first.returncode == 75, first.stderr[-2000:]
-    assert "STOPPED EARLY: Pipedrive reports" in first.stderr and "will be sent by the next run" in first.stderr
+    # proactively (the headers' tokens left) or, with writes in flight, by Pipedrive's own 429
+    assert re.search(r"STOPPED EARLY: Pipedrive('s daily token budget| reports)", first.stderr), first.stderr[-2000:]
+    assert "will be sent by the next run" in first.stderr
     assert "Traceback" not in first.stderr
     assert first.states[-1]["bookmarks"]["done"] is True  # spooled records are durable: STATE moves on
     assert sb.admin("GET", "usage")["tokens_today"] <= 250
