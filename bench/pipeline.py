@@ -72,17 +72,20 @@ def _watched(child: measure.Child, sandbox: Sandbox, counter: Callable[[], int],
 
 
 def run_tap(command: list[str], config: dict[str, Any], cliniko: Sandbox, folder: Path, name: str, *,
-            stop_at: int | None = None, timeout_s: float | None = None) -> tuple[Run, Window | None]:
-    """The tap writes its Singer stream to `<folder>/<name>.singer`."""
+            stop_at: int | None = None, timeout_s: float | None = None,
+            counter: Callable[[], int] | None = None) -> tuple[Run, Window | None]:
+    """The tap writes its Singer stream to `<folder>/<name>.singer`; `counter` counts its requests
+    (default: all the sandbox received)."""
+    count = counter or cliniko.request_count
     config_path = plugins.write_json(folder / f"{name}.tap.json", config)
     out_path = folder / f"{name}.singer"
-    before = cliniko.request_count()
+    before = count()
     run = Run()
     with out_path.open("wb") as out:
         child = measure.spawn([*command, "--config", str(config_path)], None, out, folder / f"{name}.tap.err",
                               measure.clean_env())
-        window = _watched(child, cliniko, cliniko.request_count, stop_at, timeout_s, run)
-    run.requests = cliniko.request_count() - before
+        window = _watched(child, cliniko, count, stop_at, timeout_s, run)
+    run.requests = count() - before
     run.records = count_records(out_path)
     return run, window
 

@@ -5,9 +5,10 @@
 2. machinery, standard clinic: the tap reads it all (records/s, RSS over time, the exact
    Cliniko request count the projection uses).
 3. machinery, large clinic: the tap for a fixed window (RSS as the clinic grows).
-4. Cliniko at its real limit (200/min, latency on): tap and baseline tap, one window each.
-5. Pipedrive at a plan's limits (latency on): target and baseline target, one window each,
-   fed with the standard clinic's Singer stream from step 2.
+4. Cliniko at its real limit (200/min, latency on): the tap alone for k minutes (achieved /
+   allowed), then tap and baseline tap side by side for one (own API key each: own 200/min).
+5. Pipedrive at a plan's limits (latency on): target and baseline target side by side (own
+   account each), fed with the standard clinic's Singer stream from step 2.
 6. Projection of the standard and large clinics' wall time under the named plan.
 """
 
@@ -17,6 +18,8 @@ import json
 import shutil
 import sys
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -101,63 +104,89 @@ def machinery_read(s: Scenario, work: Path, size: str, window_s: float | None) -
             "clinic_counts": counts}
 
 
+def both(first: Callable[[], dict[str, Any]], second: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], ...]:
+    """Ours and the baseline at the same time: the shared machine's noise falls on both alike."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [pool.submit(first), pool.submit(second)]
+        return tuple(f.result() for f in futures)
+
+
 def cliniko_limited(s: Scenario, work: Path) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    stop_at = 1 + s.cliniko_minutes * s.cliniko_per_minute
+    """Ours alone (achieved / allowed over k minutes), then ours and the baseline side by side for one
+    minute (the speed-up): each with its own API key (its own 200/min) and User-Agent (its count)."""
     with sandboxes.cliniko("standard", clinic_db(s, "standard"), s.cliniko_per_minute,
                            api_keys=(sandboxes.CLINIKO_KEY, BASELINE_KEY)) as cliniko:
         cliniko.latency(s.latency_ms)
-        for name, command, key in (("tap", plugins.TAP, sandboxes.CLINIKO_KEY),
-                                   ("baseline_tap", plugins.BASELINE_TAP, BASELINE_KEY)):
-            log(f"Cliniko at {s.cliniko_per_minute}/min, {s.latency_ms:.0f} ms latency: {name} until request "
-                f"{stop_at} or {s.cliniko_timeout_s:.0f} s")
-            cliniko.admin("/_admin/requests", method="DELETE")
+
+        def client(name: str, command: list[str], key: str, agent: str, stop_at: int,
+                   timeout_s: float) -> dict[str, Any]:
             config = {**plugins.tap_config(cliniko.url, work / f"limited-{name}-files", s.cliniko_per_minute),
-                      "api_key": key}
+                      "api_key": key, "user_agent": agent}
             run, window = run_tap(command, config, cliniko, work, f"limited-{name}", stop_at=stop_at,
-                                  timeout_s=s.cliniko_timeout_s)
+                                  timeout_s=timeout_s, counter=lambda: sum(cliniko.statuses(agent).values()))
             assert window is not None
-            statuses = cliniko.statuses()
-            out[name] = {"window_requests": window.requests + 1, "window_s": round(window.seconds, 2),
-                         "rate_per_min": round(window.rate() * 60, 1),
-                         "allowed_ratio": _round(cliniko_ratio(window, s.cliniko_per_minute)),
-                         "responses_429": statuses.get(429, 0),
-                         "mean_request_s": round(window.seconds / window.requests, 3) if window.requests else None,
-                         "records": run.records, "peak_rss_mb": round(run.peak_rss_mb, 1),
-                         "tap_cpu_s": round(run.cpu_s, 2), "sandbox_cpu_s": round(run.sandbox_cpu_s, 2)}
-    return out
+            statuses = cliniko.statuses(agent)
+            return {"window_requests": window.requests + 1, "window_s": round(window.seconds, 2),
+                    "rate_per_min": round(window.rate() * 60, 1),
+                    "allowed_ratio": _round(cliniko_ratio(window, s.cliniko_per_minute)),
+                    "responses_429": statuses.get(429, 0),
+                    "mean_request_s": round(window.seconds / window.requests, 3) if window.requests else None,
+                    "records": run.records, "peak_rss_mb": round(run.peak_rss_mb, 1),
+                    "tap_cpu_s": round(run.cpu_s, 2), "sandbox_cpu_s_both_clients": round(run.sandbox_cpu_s, 2)}
+
+        stop_at = 1 + s.cliniko_minutes * s.cliniko_per_minute
+        log(f"Cliniko at {s.cliniko_per_minute}/min, {s.latency_ms:.0f} ms latency: tap until its request {stop_at} "
+            f"or {s.cliniko_timeout_s:.0f} s")
+        cliniko.admin("/_admin/requests", method="DELETE")
+        alone = client("tap", plugins.TAP, sandboxes.CLINIKO_KEY, sandboxes.USER_AGENT, stop_at, s.cliniko_timeout_s)
+        pair_stop, pair_timeout = 1 + s.cliniko_per_minute, s.cliniko_timeout_s / s.cliniko_minutes
+        log(f"Cliniko: tap and baseline tap side by side, each until its request {pair_stop} or {pair_timeout:.0f} s")
+        cliniko.admin("/_admin/config", {"rate_limit_per_minute": s.cliniko_per_minute})  # fresh windows
+        cliniko.admin("/_admin/requests", method="DELETE")
+        ours, baseline = both(
+            lambda: client("pair-tap", plugins.TAP, sandboxes.CLINIKO_KEY, sandboxes.USER_AGENT, pair_stop,
+                           pair_timeout),
+            lambda: client("pair-baseline_tap", plugins.BASELINE_TAP, BASELINE_KEY, sandboxes.BASELINE_USER_AGENT,
+                           pair_stop, pair_timeout))
+    return {"tap": alone, "side_by_side": {"tap": ours, "baseline_tap": baseline}}
 
 
 def pipedrive_limited(s: Scenario, work: Path, singer: Path) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+    """Ours and the baseline (one write in flight) side by side, each into its own Pipedrive account."""
     map_path = plugins.confirmed_map(work)
-    for name, sequential in (("target", False), ("baseline_target", True)):
-        if sequential and "max_writes_in_flight" not in plugins.target_settings():
-            out[name] = {"skipped": "target-pipedrive has no max_writes_in_flight setting yet (sequential writes)"}
-            continue
-        folder = work / f"limited-{name}"
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-        with sandboxes.cliniko("standard", clinic_db(s, "standard")) as cliniko, \
-                sandboxes.pipedrive(None, "--plan", s.plan, "--seats", str(s.seats)) as pipedrive:
-            sandboxes.staff_as_users(cliniko, pipedrive)
-            pipedrive.latency(s.latency_ms)
-            log(f"Pipedrive {s.plan_name}, {s.latency_ms:.0f} ms latency: {name} for {s.pipedrive_window_s:.0f} s")
-            cfg = plugins.target_config(pipedrive.url, folder, map_path, s.plan, s.seats, sequential=sequential)
-            run, window = run_target(cfg, pipedrive, singer, folder, "apply", timeout_s=s.pipedrive_window_s)
-            assert window is not None
-            usage = pipedrive.admin("/_admin/usage")
+    has_baseline = "max_writes_in_flight" in plugins.target_settings()
+    log(f"Pipedrive {s.plan_name}, {s.latency_ms:.0f} ms latency: target"
+        + (" and baseline target side by side" if has_baseline else "") + f" for {s.pipedrive_window_s:.0f} s")
+    with sandboxes.cliniko("standard", clinic_db(s, "standard")) as cliniko:
+
+        def client(name: str, sequential: bool) -> dict[str, Any]:
+            folder = work / f"limited-{name}"
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+            with sandboxes.pipedrive(None, "--plan", s.plan, "--seats", str(s.seats)) as pipedrive:
+                sandboxes.staff_as_users(cliniko, pipedrive)
+                pipedrive.latency(s.latency_ms)
+                cfg = plugins.target_config(pipedrive.url, folder, map_path, s.plan, s.seats, sequential=sequential)
+                run, window = run_target(cfg, pipedrive, singer, folder, "apply", timeout_s=s.pipedrive_window_s)
+                assert window is not None
+                usage = pipedrive.admin("/_admin/usage")
             n_search = searches(usage)
-            out[name] = {"window_requests": window.requests + 1, "window_s": round(window.seconds, 2),
-                         "rate_per_s": round(window.rate(), 2), "searches": n_search,
-                         "allowed_ratio": _round(pipedrive_ratio(window.requests, n_search, window.seconds, s.burst,
-                                                                 s_search(usage))),
-                         "responses_429": usage["responses_429"], "max_requests_in_2s": usage["max_requests_in_2s"],
-                         "burst_limit": usage["burst_limit"], "tokens_used": usage["tokens_today"],
-                         "tokens_per_request": round(usage["tokens_today"] / max(1, usage["requests"]), 2),
-                         "peak_rss_mb": round(run.peak_rss_mb, 1), "target_cpu_s": round(run.cpu_s, 2),
-                         "sandbox_cpu_s": round(run.sandbox_cpu_s, 2)}
-    return out
+            return {"window_requests": window.requests + 1, "window_s": round(window.seconds, 2),
+                    "rate_per_s": round(window.rate(), 2), "searches": n_search,
+                    "allowed_ratio": _round(pipedrive_ratio(window.requests, n_search, window.seconds, s.burst,
+                                                            s_search(usage))),
+                    "responses_429": usage["responses_429"], "max_requests_in_2s": usage["max_requests_in_2s"],
+                    "burst_limit": usage["burst_limit"], "tokens_used": usage["tokens_today"],
+                    "tokens_per_request": round(usage["tokens_today"] / max(1, usage["requests"]), 2),
+                    "peak_rss_mb": round(run.peak_rss_mb, 1), "target_cpu_s": round(run.cpu_s, 2),
+                    "sandbox_cpu_s": round(run.sandbox_cpu_s, 2)}
+
+        if not has_baseline:
+            return {"target": client("target", False), "side_by_side": False,
+                    "baseline_target": {"skipped": "target-pipedrive has no max_writes_in_flight setting yet "
+                                                   "(it writes sequentially)"}}
+        ours, baseline = both(lambda: client("target", False), lambda: client("baseline_target", True))
+    return {"target": ours, "baseline_target": baseline, "side_by_side": True}
 
 
 def s_search(usage: dict[str, Any]) -> int:

@@ -17,6 +17,7 @@ from sandbox.common.launcher import RunningSandbox, start
 CLINIKO_KEY = "sandbox-cliniko-key-au1"
 PIPEDRIVE_TOKEN = "sandbox-pipedrive-token"  # noqa: S105 - the sandbox's documented token
 USER_AGENT = "cliniko-pipedrive bench (bench@example.com)"
+BASELINE_USER_AGENT = "cliniko-pipedrive bench baseline (bench@example.com)"
 # The sandboxes' own stderr (start-up lines, tracebacks of clients the bench stops mid-request).
 LOG = Path(__file__).resolve().parents[1] / "output" / "bench" / "sandboxes.log"
 
@@ -60,11 +61,14 @@ class Sandbox:
     def request_count(self) -> int:
         return int(self.admin("/_admin/requests")["count"])
 
-    def statuses(self) -> dict[int | None, int]:
-        """Status codes of the last requests the sandbox logged (its log keeps the latest 5000)."""
+    def statuses(self, user_agent: str | None = None) -> dict[int | None, int]:
+        """Status codes of the API requests the sandbox logged (the latest 5000), of one client or all."""
         out: dict[int | None, int] = {}
         for entry in self.admin("/_admin/requests")["requests"]:
-            out[entry["status"]] = out.get(entry["status"], 0) + 1
+            if entry["path"].startswith("/_storage/"):
+                continue  # attachment bytes from object storage: not an API request, not rate-limited
+            if user_agent is None or entry["user_agent"] == user_agent:
+                out[entry["status"]] = out.get(entry["status"], 0) + 1
         return out
 
 
