@@ -82,9 +82,13 @@ def main(ctx: click.Context, config_files: tuple[str, ...]) -> None:
 @click.option("--run", "run_ids", multiple=True, help="Run id to undo (repeatable); see the `runs` command.")
 @click.option("--all", "all_runs", is_flag=True, help="Undo every run recorded in the crosswalk.")
 @click.option("--force", is_flag=True, help="Also undo records changed in Pipedrive after the migration.")
+@click.option("--schema", is_flag=True,
+              help="With --run: also remove the custom fields and activity types the run(s) created (--all always "
+                   "does: it undoes the whole migration, setup included).")
 @click.option("--yes", is_flag=True, help="Confirm: without it the command only prints what it would do.")
 @click.pass_context
-def rollback(ctx: click.Context, run_ids: tuple[str, ...], all_runs: bool, force: bool, yes: bool) -> None:
+def rollback(ctx: click.Context, run_ids: tuple[str, ...], all_runs: bool, force: bool, schema: bool,
+             yes: bool) -> None:
     """Delete what the run(s) created and restore what they updated, children first."""
     if bool(run_ids) == all_runs:
         raise click.UsageError("give either --run RUN_ID (repeatable) or --all")
@@ -94,8 +98,14 @@ def rollback(ctx: click.Context, run_ids: tuple[str, ...], all_runs: bool, force
     unknown = [r for r in run_ids if r not in known]
     if unknown:
         raise click.UsageError(f"unknown run id(s): {', '.join(unknown)}")
-    steps = rollback_mod.plan(crosswalk, list(run_ids) if run_ids else None)
+    with_schema = schema or all_runs
+    steps = rollback_mod.plan(crosswalk, list(run_ids) if run_ids else None, with_schema)
     click.echo(f"Rollback of {'all runs' if all_runs else ', '.join(run_ids)}: {rollback_mod.summarize(steps)}")
+    if not with_schema:
+        kept = len(rollback_mod.plan(crosswalk, list(run_ids), True)) - len(steps)
+        if kept:
+            click.echo(f"  keeps {kept} custom field/activity type change(s) of these runs (add --schema to undo "
+                       "them too)")
     for step in steps:
         click.echo(f"  will {step.describe()}")
     if not steps:

@@ -22,6 +22,7 @@ from target_pipedrive.crosswalk import Crosswalk
 from target_pipedrive.kinds import Api, kind_for
 
 ORDER = ("files", "notes", "activities", "products", "persons", "activity_types", "custom_fields")
+SCHEMA = ("activity_types", "custom_fields")  # undone only when asked: other data may use them by then
 
 
 @dataclass
@@ -39,12 +40,13 @@ class Step:
                f"{self.change['run_id']})"
 
 
-def plan(crosswalk: Crosswalk, run_ids: list[str] | None) -> list[Step]:
-    """Steps still to do for these runs (all runs when None), in execution order."""
+def plan(crosswalk: Crosswalk, run_ids: list[str] | None, schema: bool = True) -> list[Step]:
+    """Steps still to do for these runs (all runs when None), in execution order; custom fields and
+    activity types only with `schema`."""
     done = {cid for cid, row in crosswalk.rollback_done().items() if row["status"] == "done"}
     steps = []
     for change in crosswalk.changes(run_ids):
-        if change["id"] in done:
+        if change["id"] in done or (not schema and change["stream"] in SCHEMA):
             continue
         before = {k: v for k, v in (change["before_image"] or {}).items() if not k.startswith("_")}
         op = "delete" if change["action"] == "created" else ("restore" if before else "forget")

@@ -83,6 +83,10 @@ def test_rollback_refuses_records_changed_in_pipedrive_unless_forced(pipedrive_s
     forced = run_admin(cfg, ["rollback", "--run", run_id, "--yes", "--force"], tmp_path)
     assert forced.returncode == 0, forced.stdout + forced.stderr
     assert "2 step(s) done, 0 refused" in forced.stdout  # resumed: only what was left
+    assert "add --schema" in forced.stdout  # one run's rollback keeps the custom fields and activity types
+    assert objects(sb, "person") == [] and len(objects(sb, "activity_type")) > len(prior["activity_type"])
+    schema = run_admin(cfg, ["rollback", "--run", run_id, "--schema", "--yes"], tmp_path)
+    assert schema.returncode == 0, schema.stdout + schema.stderr
     assert snapshot(sb) == prior
 
 
