@@ -275,6 +275,9 @@ def warnings(run: dict[str, Any], details: dict[str, Any], audit: list[dict[str,
                                       f"{document['practitioners']['fallback']}",
             [f"cliniko:practitioner:{p['cliniko_id']}" for p in unmatched])
     summary = run.get("summary") or {}
+    if run.get("status") == "stopped":
+        add("plan_stopped", f"the plan run stopped early ({summary.get('stopped')}): counts and estimates cover "
+                            "only what it reached; run the plan again", count=1)
     for code, n in sorted((summary.get("failed") or {}).items()):
         add(f"failed:{code}", "records the plan could not map or validate (details: report --run "
                               f"{run['run_id']})", count=n)

@@ -281,5 +281,26 @@ def test_plan_writes_nothing_and_estimates_the_real_runs_tokens(tmp_path: Path, 
     ok(meltano(env, "invoke", "target-pipedrive:confirm-map"), "confirm-map")
     pipedrive.admin("POST", "/_admin/usage/reset")
     ok(meltano(env, "run", "tap-cliniko", "target-pipedrive"), "the real run")
-    print("tokens", document["estimate"]["tokens"], usage_tokens(pipedrive))
     within_10_percent(document["estimate"]["tokens"], usage_tokens(pipedrive))
+
+
+def test_plan_lists_what_leaves_cliniko_under_exclude_clinical(tmp_path: Path, cliniko_sandbox: Any,
+                                                               pipedrive_sandbox: Any) -> None:
+    """The privacy listing follows the map's policy: with exclude_clinical on, no clinical stream is sent."""
+    clinic = Clinic(cliniko_sandbox)
+    edited = tmp_path / "private-map.yaml"
+    packaged = (ROOT / "transforms" / "cliniko_map" / "cliniko.yaml").read_text(encoding="utf-8")
+    assert packaged.count("  exclude_clinical: false") == 1
+    edited.write_text(packaged.replace("  exclude_clinical: false", "  exclude_clinical: true"), encoding="utf-8")
+    env = isolated(meltano_env(tmp_path, cliniko_sandbox, pipedrive_sandbox), tmp_path)
+    env["TAP_CLINIKO_SAMPLE_PATIENTS"] = str(closed_sample(clinic, 1))
+    env["TARGET_PIPEDRIVE__PLAN_MAP"] = str(edited)  # the plan loader's own `map`: the copy under review
+    before = snapshot(pipedrive_sandbox)
+    privacy = plan(env, tmp_path / "plan")["privacy"]
+    assert snapshot(pipedrive_sandbox) == before
+    assert privacy["exclude_clinical"] is True
+    assert [r for r in privacy["leaving_cliniko"] if r["clinical"]] == []
+    assert {r["cliniko_object"] for r in privacy["not_sent"] if r.get("why") == "exclude_clinical is on"} == {
+        "treatment_notes", "medical_alerts", "patient_attachments", "patient_cases", "patients"}  # patients: notes
+    assert "date_of_birth" in next(r for r in privacy["leaving_cliniko"] if r["becomes"] == "persons"
+                                   and r["cliniko_object"] == "patients")["cliniko_fields"]
