@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -13,6 +15,18 @@ from dataclasses import dataclass
 class RunningSandbox:
     process: subprocess.Popen[str]
     url: str
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    def crash(self) -> None:
+        """SIGKILL: the server dies mid-request, as a crashed host would (what it committed stays)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -25,7 +39,10 @@ class RunningSandbox:
 
 
 def start(emulator: str, *args: str, timeout: float = 120.0) -> RunningSandbox:
-    """Run `python -m sandbox <emulator> <args>` and wait for its READY line."""
+    """Run `python -m sandbox <emulator> <args>` and wait for its READY line.
+
+    Pass `--port N` (see `free_port`) and `--db PATH` to start it again later at the same URL
+    on the same data."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "sandbox", emulator, *args],
         stdout=subprocess.PIPE,
@@ -45,3 +62,10 @@ def start(emulator: str, *args: str, timeout: float = 120.0) -> RunningSandbox:
             return RunningSandbox(proc, url)
     proc.kill()
     raise RuntimeError(f"sandbox {emulator} was not ready within {timeout:.0f}s")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on now: pass it as `--port` to restart a sandbox at the same URL."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])

@@ -1,0 +1,324 @@
+"""The whole `meltano run` against sandboxes that run as their own processes, so they can be
+restarted mid-run, and the pipeline killed with SIGKILL at chosen moments.
+
+What must be in Pipedrive is `test_migration`'s (tests/e2e): `Clinic`, `Account` and
+`check_contents` compute it independently from the Cliniko sandbox; this module only adds
+what crashes and restarts need. Both sandboxes keep their data in SQLite files, so a
+restarted one serves the same account at the same URL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))  # test_migration: the e2e contract
+from test_migration import MELTANO, REF, ROOT, Account, Clinic, check_contents, meltano_env
+
+from sandbox.cliniko.auth import DEFAULT_API_KEY
+from sandbox.common import launcher
+from sandbox.pipedrive.config import DEFAULT_TOKEN
+
+RUN_TIMEOUT_S = 600.0
+SOAK = os.environ.get("SOAK") == "1"
+
+
+@dataclass
+class ServedSandbox:
+    """One emulator as a child process on a fixed port and SQLite file; `restart` keeps both."""
+
+    emulator: str
+    db: Path
+    args: list[str]
+    port: int = field(default_factory=launcher.free_port)
+    running: launcher.RunningSandbox | None = None
+    restarts: int = 0
+
+    def start(self, *extra: str) -> ServedSandbox:
+        self.running = launcher.start(self.emulator, "--port", str(self.port), "--db", str(self.db), *self.args,
+                                      *extra, timeout=180)
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def restart(self, down_s: float = 1.0) -> None:
+        """Crash the server (SIGKILL, mid-request if any) and bring it back on the same data."""
+        assert self.running is not None
+        self.running.crash()
+        time.sleep(down_s)
+        self.start(*(["--keep-data"] if self.emulator == "cliniko" else []))
+        self.restarts += 1
+
+    def stop(self) -> None:
+        if self.running is not None:
+            self.running.stop()
+            if self.running.process.stdout is not None:
+                self.running.process.stdout.close()
+
+    def admin(self, method: str, path: str, json: Any = None) -> Any:
+        path = path if path.startswith("/_admin/") else "/_admin/" + path.lstrip("/")
+        response = requests.request(method, self.url + path, json=json, timeout=120)
+        if response.status_code >= 400:
+            raise AssertionError(f"admin {method} {path} -> {response.status_code}: {response.text[:500]}")
+        return response.json()
+
+    def requests_served(self) -> int:
+        """API requests since this process started (admin calls excluded)."""
+        return int(self.admin("GET", "/_admin/requests")["count"])
+
+
+class ServedCliniko(ServedSandbox):
+    api_key = DEFAULT_API_KEY
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.url}/v1"
+
+
+class ServedPipedrive(ServedSandbox):
+    api_token = DEFAULT_TOKEN
+
+    @property
+    def base_url(self) -> str:
+        return self.url
+
+
+def served_sandboxes(tmp_path: Path) -> tuple[ServedCliniko, ServedPipedrive]:
+    """The small clinic (seed 42, no rate limit) and an empty Pipedrive account (no limits) whose users are
+    the clinic's staff, as in the e2e test."""
+    cliniko = ServedCliniko("cliniko", tmp_path / "cliniko.sqlite",
+                            ["--seed", "small", "--rate-limit-per-minute", "0"]).start()
+    pipedrive = ServedPipedrive("pipedrive", tmp_path / "pipedrive.sqlite", ["--no-limits", "--seed-value", "7"])
+    pipedrive.start()
+    for user in Clinic(cliniko).users.values():
+        if user.get("email"):
+            pipedrive.admin("POST", "/_admin/users", {"name": f"{user['first_name']} {user['last_name']}",
+                                                      "email": user["email"].upper()})
+    return cliniko, pipedrive
+
+
+def private_sys_dir(tmp_path: Path) -> Path:
+    """Meltano's `.meltano` for this test alone: the installed plugins, but its own `run/` files. Meltano
+    writes each tap's catalog to one shared path there; a kill mid-write, or another Meltano started in
+    the same project, must not touch what other runs read."""
+    sys_dir = tmp_path / "meltano-sys"
+    sys_dir.mkdir(exist_ok=True)
+    for kind in ("extractors", "loaders"):
+        if not (sys_dir / kind).exists():
+            (sys_dir / kind).symlink_to(ROOT / ".meltano" / kind, target_is_directory=True)
+    return sys_dir
+
+
+def pipeline_env(tmp_path: Path, cliniko: ServedCliniko, pipedrive: ServedPipedrive) -> dict[str, str]:
+    """`meltano_env` plus quick retries and a STATE after every batch, so bookmarks move between kills."""
+    env = meltano_env(tmp_path, cliniko, pipedrive)
+    env.update({"MELTANO_SYS_DIR_ROOT": str(private_sys_dir(tmp_path)), "TARGET_PIPEDRIVE_STATE_INTERVAL_S": "0",
+                "TAP_CLINIKO_REQUEST_TIMEOUT": "20",
+                "TARGET_PIPEDRIVE_REQUEST_TIMEOUT_S": "20"})
+    return env
+
+
+def confirm_map(env: dict[str, str]) -> None:
+    done = subprocess.run([str(MELTANO), "--environment", "sandbox", "invoke", "target-pipedrive:confirm-map"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+@dataclass
+class Attempt:
+    returncode: int | None  # None: killed by the test
+    seconds: float
+    stderr_tail: str
+
+
+def start_meltano(env: dict[str, str], *args: str, log: Path) -> subprocess.Popen[bytes]:
+    """Meltano in its own process group, so one killpg takes it, the tap and the target at once."""
+    with open(log, "ab") as out:
+        return subprocess.Popen([str(MELTANO), "--environment", "sandbox", *args], cwd=ROOT, env=env,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def kill_group(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def _tail(log: Path, start: int) -> str:
+    with open(log, "rb") as f:
+        f.seek(start)
+        return f.read().decode(errors="replace")[-3000:]
+
+
+def attempt(env: dict[str, str], args: tuple[str, ...], log: Path, kill_after_s: float | None = None,
+            kill_after_requests: int | None = None, kill_after_first_s: float | None = None,
+            watch: ServedSandbox | None = None, on_poll: Callable[[], None] | None = None) -> Attempt:
+    """Run meltano once and SIGKILL its whole group: `kill_after_s` seconds after start, once `watch` has served
+    `kill_after_requests` more API requests, or `kill_after_first_s` seconds after the first of them. A run
+    that ends first is not killed. `on_poll` runs every 50 ms while it runs (the fault schedule)."""
+    offset = log.stat().st_size if log.exists() else 0
+    counting = watch is not None and (kill_after_requests is not None or kill_after_first_s is not None)
+    base = watch.requests_served() if watch is not None and counting else 0
+    first: float | None = None
+    began = time.monotonic()
+    proc = start_meltano(env, *args, log=log)
+    while proc.poll() is None:
+        now = time.monotonic()
+        if now - began > RUN_TIMEOUT_S:
+            kill_group(proc)
+            raise AssertionError(f"meltano {' '.join(args)} hung: still running after {RUN_TIMEOUT_S:.0f} s")
+        due = kill_after_s is not None and now - began >= kill_after_s
+        if not due and watch is not None and counting:
+            try:
+                served = watch.requests_served() - base
+            except requests.RequestException:
+                served = 0
+            if first is None and served > 0:
+                first = now
+            due = (kill_after_requests is not None and served >= kill_after_requests) or (
+                kill_after_first_s is not None and first is not None and now - first >= kill_after_first_s)
+        if due:
+            kill_group(proc)
+            return Attempt(None, time.monotonic() - began, _tail(log, offset))
+        if on_poll is not None:
+            on_poll()
+        time.sleep(0.05)
+    return Attempt(proc.returncode, time.monotonic() - began, _tail(log, offset))
+
+
+def run_until_done(env: dict[str, str], args: tuple[str, ...], log: Path, tries: int = 3,
+                   on_poll: Callable[[], None] | None = None) -> list[Attempt]:
+    """Re-run as an operator would after an interruption, until it exits 0."""
+    attempts = []
+    for _ in range(tries):
+        attempts.append(attempt(env, args, log, on_poll=on_poll))
+        if attempts[-1].returncode == 0:
+            return attempts
+    raise AssertionError(f"meltano {' '.join(args)} did not finish in {tries} runs; last:\n{attempts[-1].stderr_tail}")
+
+
+PIPELINE = ("run", "tap-cliniko", "target-pipedrive")
+# after a SIGKILL, Meltano's job record still says "running" for 5 minutes and it refuses the same pipeline
+# unless told: its message names --force, which the operator then adds
+PIPELINE_AFTER_CRASH = ("run", "--force", "tap-cliniko", "target-pipedrive")
+ROLLBACK = ("invoke", "target-pipedrive:rollback", "--all", "--yes")
+
+
+def audit(env: dict[str, str], out: Path) -> dict[str, Any]:
+    """The audit log the operator gets from `meltano invoke target-pipedrive:report`."""
+    done = subprocess.run([str(MELTANO), "--environment", "sandbox", "invoke", "target-pipedrive:report",
+                           "--out-dir", str(out)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads((out / "audit.json").read_text())
+
+
+def assert_migrated_exactly(cliniko: ServedCliniko, pipedrive: ServedPipedrive, env: dict[str, str],
+                            out: Path) -> dict[str, Any]:
+    """Exact expected contents, no object twice, and an audit that reconciles record by record."""
+    account = Account(pipedrive)
+    unmarked = [(kind, o["id"]) for kind, text, objects in (("activity", "note", account.activities),
+                                                            ("note", "content", account.notes))
+                for o in objects if not REF.search(o.get(text) or "")]
+    assert unmarked == [], f"objects without their [ref:cliniko:...] marker: {unmarked}"
+    check_contents(Clinic(cliniko), account)
+    keys = Counter(p["custom_fields"].get(account.cliniko_id) for p in
+                   [o for o in pipedrive.admin("GET", "/_admin/objects/person")["data"] if not o.get("is_deleted")])
+    assert [k for k, n in keys.items() if n > 1] == [], "duplicate persons"
+    document = audit(env, out)
+    reconciliation = document["reconciliation"]
+    assert reconciliation["line"].endswith(": reconciled"), reconciliation["line"]
+    assert not any(c.get("unaccounted") or c.get("failed") for c in reconciliation["per_stream"].values())
+    received = {stream: sum(c.values()) for stream, c in reconciliation["per_stream"].items()}
+    counts = {name: c["total"] for name, c in cliniko.admin("GET", "/_admin/counts").items() if c["total"]}
+    assert received == {**counts, "settings": 1}
+    assert [r["source_key"] for r in document["records"] if r["status"] == "failed"] == []
+    return document
+
+
+def kill_points(seed: int, count: int, max_requests: int, max_write_s: float) -> list[tuple[str, float]]:
+    """A seeded set of crash points, in turn: ("requests", n) after n more Pipedrive requests; ("write_s", s)
+    s seconds after the run's first Pipedrive request; ("start_s", s) s seconds after start (Meltano starting,
+    the tap reading, or the target writing, depending on the machine). Each point moves the migration on by a
+    bounded amount, so every one of them lands inside the run."""
+    rng = random.Random(seed)
+    points: list[tuple[str, float]] = []
+    for i in range(count):
+        kind = ("requests", "write_s", "start_s")[i % 3]
+        if kind == "requests":
+            points.append((kind, float(rng.randint(1, max_requests))))
+        elif kind == "write_s":
+            points.append((kind, round(rng.uniform(0.05, max_write_s), 2)))
+        else:
+            points.append((kind, round(rng.uniform(0.5, 6.0), 2)))
+    return points
+
+
+@dataclass
+class Chaos:
+    """Fault switches on both sandboxes, plus events due after a number of API requests: a 429 storm, a
+    sandbox crashed and started again (its switches set again, as the new process starts clean). Counts
+    what was really injected, from each sandbox's request log, so a test can prove the faults happened."""
+
+    faults: dict[str, dict[str, Any]]  # emulator -> switches
+    events: list[tuple[ServedSandbox, int, str]]  # (sandbox, after its Nth request, "storm:N" | "restart")
+    injected: Counter[str] = field(default_factory=Counter)
+    served: Counter[str] = field(default_factory=Counter)  # requests counted by processes since replaced
+
+    def arm(self, *sandboxes: ServedSandbox) -> None:
+        for sandbox in sandboxes:
+            sandbox.admin("POST", "/_admin/faults", self.faults[sandbox.emulator])
+
+    def total(self, sandbox: ServedSandbox) -> int:
+        return self.served[sandbox.emulator] + sandbox.requests_served()
+
+    def poll(self) -> None:
+        for event in list(self.events):
+            sandbox, after, action = event
+            try:
+                due = self.total(sandbox) >= after
+            except requests.RequestException:
+                continue
+            if not due:
+                continue
+            self.events.remove(event)
+            if action == "restart":
+                self.tally(sandbox)
+                self.served[sandbox.emulator] += sandbox.requests_served()
+                sandbox.restart()
+                self.arm(sandbox)
+                self.injected[f"{sandbox.emulator} restarts"] += 1
+            else:
+                storm = int(action.split(":", 1)[1])
+                sandbox.admin("POST", "/_admin/faults", {"force_429": storm})
+
+    def tally(self, sandbox: ServedSandbox) -> None:
+        """Add the faults in this sandbox process's request log (5000 newest requests) to `injected`."""
+        log = sandbox.admin("GET", "/_admin/requests")
+        assert log["count"] <= 5000, "the request log no longer holds every request: count faults another way"
+        for entry in log["requests"]:
+            kind = {None: "dropped connections", 503: "5xx", 429: "429s"}.get(entry["status"])
+            if kind:
+                self.injected[f"{sandbox.emulator} {kind}"] += 1
+
+    def disarm(self, *sandboxes: ServedSandbox) -> None:
+        for sandbox in sandboxes:
+            self.tally(sandbox)
+            sandbox.admin("POST", "/_admin/faults", {"latency_ms": 0, "error_rate": 0, "drop_rate": 0, "rate_429": 0,
+                                                     "force_429": 0, "force_errors": 0, "force_drops": 0})
