@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,3 +17,7 @@ def chromium() -> Callable[[Path], Rendered]:
         return open_page(path)
 
     return open_in_chromium
+
+
+# the target's test helpers (Singer messages, a generated clinic, running the target and its admin CLI)
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "target-pipedrive" / "tests"))
