@@ -19,6 +19,7 @@ import pytest
 from test_migration import MAX_FILE, ROOT, Account, Clinic, check_contents, link_id, meltano, meltano_env, writes
 
 SAMPLE = 5
+ADDRESS = ("address_1", "address_2", "address_3", "city", "state", "post_code")
 
 
 def isolated(env: dict[str, str], tmp_path: Path) -> dict[str, str]:
@@ -131,6 +132,11 @@ def check_plan(document: dict[str, Any], cliniko: Any, clinic: Clinic, staff: se
             patient = clinic.patients[pid]
             for email in {(patient.get(k) or "").strip().lower() for k in ("email", "invoice_email")} - {""}:
                 by_email.setdefault(email, set()).add(f"cliniko:patient:{pid}")
+        unreachable = {f"cliniko:patient:{pid}" for pid in clinic.migrated if not any(
+            (clinic.patients[pid].get(k) or "").strip() for k in ("email", "invoice_email", *ADDRESS))
+            and not clinic.patients[pid].get("patient_phone_numbers")}
+        assert unreachable and set(found["no_contact_detail"]["source_keys"]) == unreachable
+        assert found["no_contact_detail"]["count"] == len(unreachable)
         shared = sorted(sorted(keys) for keys in by_email.values() if len(keys) > 1)
         assert shared and sorted(w["source_keys"] for w in document["warnings"]
                                  if w["code"] == "duplicate_email") == shared
@@ -147,6 +153,7 @@ def test_plan_setup_sample_verify_full_delta_verify_rollback(tmp_path: Path, cli
         pytest.fail("meltano plugins are not installed: run `make install` (it runs `meltano install`)")
     started = time.monotonic()
     cliniko, pipedrive = cliniko_sandbox, pipedrive_sandbox
+    cliniko.admin("POST", "/_admin/records/patients", {"first_name": "Nil", "last_name": "Contact"})  # a warning
     clinic = Clinic(cliniko)
     left_out = next(pid for pid, p in sorted(clinic.practitioners.items()) if clinic.practitioner_email(pid))
     staff = staff_users(pipedrive, clinic, left_out)
