@@ -42,5 +42,11 @@ demo: install
 bench: install
 	$(PY) -m bench
 
+# The long reliability runs `make test` skips (about 15 minutes): the whole `meltano run` and the rollback
+# SIGKILLed at 26 more seeded points and re-run, and three migrations under heavier faults with sandbox restarts.
+.PHONY: soak
+soak: install
+	SOAK=1 $(PY) -m pytest tests/reliability -m soak -s --durations=0
+
 clean:
 	rm -rf $(VENV) .meltano output

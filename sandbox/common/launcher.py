@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from typing import IO, Any
 
 
 @dataclass
@@ -38,14 +39,15 @@ class RunningSandbox:
                 self.process.wait()
 
 
-def start(emulator: str, *args: str, timeout: float = 120.0) -> RunningSandbox:
+def start(emulator: str, *args: str, timeout: float = 120.0, stderr: IO[Any] | None = None) -> RunningSandbox:
     """Run `python -m sandbox <emulator> <args>` and wait for its READY line.
 
     Pass `--port N` (see `free_port`) and `--db PATH` to start it again later at the same URL
-    on the same data."""
+    on the same data. `stderr` (a file) takes the server's own messages instead of the caller's stderr."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "sandbox", emulator, *args],
         stdout=subprocess.PIPE,
+        stderr=stderr,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )

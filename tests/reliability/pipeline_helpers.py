@@ -47,8 +47,10 @@ class ServedSandbox:
     restarts: int = 0
 
     def start(self, *extra: str) -> ServedSandbox:
-        self.running = launcher.start(self.emulator, "--port", str(self.port), "--db", str(self.db), *self.args,
-                                      *extra, timeout=180)
+        # the server's messages (tracebacks of connections the killed clients reset) go to a file beside its db
+        with open(self.db.with_suffix(".stderr.log"), "a") as log:
+            self.running = launcher.start(self.emulator, "--port", str(self.port), "--db", str(self.db),
+                                          *self.args, *extra, timeout=180, stderr=log)
         return self
 
     @property

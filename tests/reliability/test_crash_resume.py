@@ -3,11 +3,13 @@ at a seeded random set of points, then run again until it finishes; then `rollba
 killed midway and run again until it finishes.
 
 Each kill takes Meltano, the tap and the target at once (their process group), as a power cut
-or an OOM kill of the container would. Half the points are a number of Pipedrive requests into
-the run (the target mid-write), half a delay after start (anywhere: Meltano starting, the tap
-reading, the target writing). After the re-runs, Pipedrive must hold exactly what the e2e test
-expects — no duplicate, nothing missing — and the audit log must reconcile record by record;
-after the rollback, the account must equal its snapshot from before the migration.
+or an OOM kill of the container would. The points take turns: a number of Pipedrive requests
+into the run, a delay after the run's first Pipedrive request (the target mid-write), a delay
+after start (Meltano starting, the tap reading or the target writing). Re-runs are
+`meltano run --force`: a killed run's job record still says "running" and Meltano's refusal
+names --force. Then Pipedrive must hold exactly what the e2e test expects (no duplicate,
+nothing missing) and the audit log must reconcile record by record; after the rollback, the
+account must equal its snapshot from before the migration.
 
 CI kills the pipeline 6 times and the rollback 2 times; `make soak` (SOAK=1) kills them 2 x 10
 and 2 x 3 times more, with other seeds.
@@ -15,6 +17,7 @@ and 2 x 3 times more, with other seeds.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +81,10 @@ def crash_and_resume(tmp_path: Path, seed: int, pipeline_kills: int, rollback_ki
         killed += killed_at(env, ROLLBACK, tmp_path / "rollback.log", points, pipedrive, ROLLBACK)
         run_until_done(env, ROLLBACK, tmp_path / "rollback.log")
         assert snapshot(pipedrive) == before  # every created object gone, nothing else touched
-        print(f"kills survived: {len(killed)} at {points_run}; final runs: {len(reruns)}")  # the README's table
+        log = (tmp_path / "pipeline.log").read_text(errors="replace")
+        adopted = sum(int(n) for n in re.findall(r"unconfirmed write\(s\) of an interrupted run: adopted (\d+)", log))
+        print(f"kills survived: {len(killed)} at {points_run}; final runs: {len(reruns)}; writes Pipedrive "
+              f"had but the crosswalk had not, adopted on re-run: {adopted}")  # the README's table
         return {"kills": len(killed), "reruns": len(reruns)}
     finally:
         cliniko.stop()
