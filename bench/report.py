@@ -106,7 +106,7 @@ def markdown(s: Scenario, results: dict[str, Any]) -> str:
     small, std, large = m["small"], m["standard"], m["large"]
     lines = [
         f"### `make bench` ({results['scenario']['started_utc']}, {results['bench_seconds']:.0f} s; "
-        f"latency {s.latency_ms:.0f} ms per request when on; Pipedrive {s.plan_name})",
+        f"latency {s.latency_ms:.0f} ms per request when on; Pipedrive {s.plan_name}; {_machine(results)})",
         "",
         "| At the real limits | ours | baseline | ours / baseline |",
         "|---|---|---|---|",
@@ -148,6 +148,10 @@ def markdown(s: Scenario, results: dict[str, Any]) -> str:
                  f"{written / t['seconds']:.1f} | {written / max(t['cpu_s'], 0.01):.0f} | {t['peak_rss_mb']:.0f} |")
     lines.append(f"| target at the limits, standard clinic (first {tgt['window_s']:.0f} s) | | | | | "
                  f"{tgt['peak_rss_mb']:.0f} |")
+    settled = [mb for t, mb in std["rss_timeline_mb"] if t >= 10]
+    if settled:
+        lines += ["", f"Tap RSS during the standard clinic's full read, sampled every 0.5 s from 10 s to the end: "
+                      f"{min(settled):.0f}-{max(settled):.0f} MB (flat: no whole-dataset buffer)."]
     lines += [
         "",
         f"| Projection, Pipedrive {pr['plan']} ({pr['daily_token_budget']:,} tokens/day) | source records | "
@@ -184,3 +188,11 @@ def markdown(s: Scenario, results: dict[str, Any]) -> str:
 
 def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value * 100:.0f}%"
+
+
+def _machine(results: dict[str, Any]) -> str:
+    machine = results.get("machine") or {}
+    loads = [load for _, load in machine.get("load_average_per_phase", [])]
+    if not loads:
+        return "machine not recorded"
+    return f"{machine.get('cpus')} CPUs, shared: load average {min(loads)}-{max(loads)}"

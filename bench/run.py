@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import time
@@ -31,7 +32,11 @@ from bench.windows import cliniko_ratio, pipedrive_ratio
 BASELINE_KEY = "sandbox-cliniko-key-baseline-au1"
 
 
+LOADS: list[tuple[str, float]] = []  # (phase, 1-minute load average when it started): the machine is shared
+
+
 def log(message: str) -> None:
+    LOADS.append((message, round(os.getloadavg()[0], 2)))
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
@@ -216,6 +221,7 @@ def main() -> int:
     results["projection"] = report.projection(s, results)
     results["targets"] = report.targets(results)
     results["bench_seconds"] = round(time.monotonic() - started, 1)
+    results["machine"] = {"cpus": os.cpu_count(), "load_average_per_phase": LOADS}
     (s.results / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     table = report.markdown(s, results)
     (s.results / "results.md").write_text(table)
