@@ -68,6 +68,7 @@ class Resolver:
         self._planned_fields: dict[str, list[FieldDef]] = {}
         self._planned_types: list[dict[str, Any]] = []
         self._lock = threading.RLock()  # concurrent writers share these caches
+        self._missed_users: set[str] = set()
 
     # -- custom fields ----------------------------------------------------------------------
     @_locked
@@ -185,9 +186,14 @@ class Resolver:
     # -- users --------------------------------------------------------------------------------
     @_locked
     def user_id(self, email: str) -> int | None:
-        """Active user with this e-mail (case-insensitive); re-lists users once on a miss."""
+        """Active user with this e-mail (case-insensitive); re-lists users once per e-mail on a miss
+        (a practitioner with no Pipedrive user would otherwise cost a listing per record)."""
         wanted = email.strip().casefold()
         for refresh in (False, True):
+            if refresh and wanted in self._missed_users:
+                return None
+            if refresh:
+                self._missed_users.add(wanted)
             if refresh or self._users is None:
                 users = self.client.get("v1", "/users").get("data") or []
                 self._users = {str(u["email"]).casefold(): int(u["id"]) for u in users

@@ -631,7 +631,8 @@ class Writer:
                 local: dict[str, Any] | None = None, current: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """Write only the fields that differ; returns Pipedrive's answer, or None when nothing changed."""
         if current is None:
-            current = body if pid < 0 else kind.get(pid)  # pid < 0: created earlier in this plan
+            # pid < 0: created earlier in this plan, as its last after-image says
+            current = (self.ledger.last_after_image(kind.stream, key) or body) if pid < 0 else kind.get(pid)
         if current is None:
             raise RecordError("deleted_in_pipedrive", f"{kind.label} {pid} no longer exists in Pipedrive; roll back "
                                                       "its run (or remove its crosswalk row) to create it again")
