@@ -32,7 +32,6 @@ from sandbox.common import launcher
 from sandbox.pipedrive.config import DEFAULT_TOKEN
 
 RUN_TIMEOUT_S = 600.0
-SOAK = os.environ.get("SOAK") == "1"
 
 
 @dataclass

@@ -80,9 +80,11 @@ def killed_at(env: dict[str, str], args: tuple[str, ...], log: Path, points: lis
     return attempts
 
 
-def migrated_after_kills(tmp_path: Path, seed: int, kills: int, crash_at: str | None = None) -> Migrated:
+def migrated_after_kills(tmp_path: Path, seed: int, kills: int, crash_at: str | None = None,
+                         check: bool = True) -> Migrated:
     """The small clinic migrated through `kills` SIGKILLs of the whole pipeline (and, with `crash_at`, one
-    first run the target kills itself in at that named write step), checked exactly."""
+    first run the target kills itself in at that named write step), checked exactly unless `check` is off
+    (a test about the rollback that follows)."""
     cliniko, pipedrive = served_sandboxes(tmp_path)
     done = Migrated(cliniko, pipedrive, pipeline_env(tmp_path, cliniko, pipedrive))
     try:
@@ -97,8 +99,9 @@ def migrated_after_kills(tmp_path: Path, seed: int, kills: int, crash_at: str | 
         first = PIPELINE if crash_at is None else PIPELINE_AFTER_CRASH
         done.killed = killed_at(done.env, first, log, points, pipedrive, PIPELINE_AFTER_CRASH)
         reruns = run_until_done(done.env, PIPELINE_AFTER_CRASH if done.killed or crash_at else PIPELINE, log)
-        document = assert_migrated_exactly(cliniko, pipedrive, done.env, tmp_path / "report")
-        assert document["counts"].get("migrated")
+        if check:
+            document = assert_migrated_exactly(cliniko, pipedrive, done.env, tmp_path / "report")
+            assert document["counts"].get("migrated")
         text = log.read_text(errors="replace")
         adopted = sum(int(n) for n in re.findall(r"unconfirmed write\(s\) of an interrupted run: adopted (\d+)", text))
         print(f"pipeline kills survived: {len(done.killed)} at {points}; final runs: {len(reruns)}; writes "
@@ -129,7 +132,7 @@ def test_killed_pipeline_resumes_to_the_exact_contents(tmp_path: Path) -> None:
 
 
 def test_killed_rollback_resumes_to_the_snapshot_before_the_migration(tmp_path: Path) -> None:
-    done = migrated_after_kills(tmp_path, seed=0, kills=0)
+    done = migrated_after_kills(tmp_path, seed=0, kills=0, check=False)
     rolled_back_after_kills(tmp_path, done, seed=20261125, kills=2)
 
 
@@ -137,7 +140,7 @@ def test_killed_rollback_resumes_to_the_snapshot_before_the_migration(tmp_path: 
                    "next one is recorded with an after-image whose custom fields are null, so rollback refuses it as "
                    "'changed in Pipedrive', then deletes the Cliniko ID field it still carries")
 def test_rollback_after_a_migration_killed_between_response_and_commit_restores_the_snapshot(tmp_path: Path) -> None:
-    done = migrated_after_kills(tmp_path, seed=0, kills=0, crash_at="after_response@persons:2")
+    done = migrated_after_kills(tmp_path, seed=0, kills=0, crash_at="after_response@persons:2", check=False)
     rolled_back_after_kills(tmp_path, done, seed=0, kills=0)
 
 
@@ -152,5 +155,5 @@ def test_soak_killed_pipeline_resumes_to_the_exact_contents(tmp_path: Path, seed
 @pytest.mark.soak
 @pytest.mark.parametrize("seed", [8, 2000])
 def test_soak_killed_rollback_resumes_to_the_snapshot_before_the_migration(tmp_path: Path, seed: int) -> None:
-    done = migrated_after_kills(tmp_path, seed=0, kills=0)
+    done = migrated_after_kills(tmp_path, seed=0, kills=0, check=False)
     rolled_back_after_kills(tmp_path, done, seed=seed, kills=3)
