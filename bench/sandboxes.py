@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import sys
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,17 +21,10 @@ LOG = Path(__file__).resolve().parents[1] / "output" / "bench" / "sandboxes.log"
 
 
 def _start(emulator: str, *args: str, timeout: float = 120.0) -> RunningSandbox:
-    """`launcher.start` with the child's stderr in LOG: a child inherits file descriptor 2 as it is at spawn."""
+    """`launcher.start` with the child's stderr in LOG (the child keeps its own copy of the file)."""
     LOG.parent.mkdir(parents=True, exist_ok=True)
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with LOG.open("ab") as log:
-            os.dup2(log.fileno(), 2)
-            return start(emulator, *args, timeout=timeout)
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+    with LOG.open("ab") as log:
+        return start(emulator, *args, timeout=timeout, stderr=log)
 
 
 def admin(url: str, path: str, body: Any = None, method: str | None = None) -> Any:
