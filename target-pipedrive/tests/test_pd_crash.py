@@ -74,7 +74,7 @@ def test_recovery_adopts_the_object_created_just_before_the_kill(pipedrive_sandb
 
 def test_kill_during_an_update_keeps_the_true_before_image(pipedrive_sandbox: Any, tmp_path: Path) -> None:
     sb = pipedrive_sandbox
-    cfg = base_config(sb, tmp_path)
+    cfg = base_config(sb, tmp_path, max_writes_in_flight=1)  # one write at a time: exactly one in the window
     prior = snapshot(sb)
     data = clinic(tmp_path / "files", n_persons=2, n_files=1)
     assert run_target(cfg, messages(data), tmp_path).returncode == 0
