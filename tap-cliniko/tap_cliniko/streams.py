@@ -71,25 +71,17 @@ class PatientAttachmentsStream(_Stream):
 
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any] | None:
         processed = super().post_process(row, context)
-        if processed is None:
-            return None
-        processed.setdefault("local_path", None)
-        processed.setdefault("sha256", None)
-        store: AttachmentStore | None = self._tap.attachment_store  # type: ignore[attr-defined]
-        content_url = ((processed.get("content") or {}).get("links") or {}).get("self")
-        if store is None or not content_url:
-            return processed
-        path = store.target_path(processed)
-        digest = store.up_to_date(processed, path)
-        if digest is None:
-            digest = self._download(content_url, path)
-            store.downloaded += 1
-        else:
-            store.skipped += 1
-        store.remember(processed, path, digest)
-        processed["local_path"] = str(path)
-        processed["sha256"] = digest
+        if processed is not None:
+            processed.setdefault("local_path", None)
+            processed.setdefault("sha256", None)
         return processed
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        """Downloads run on a few threads (all through the one pacer); records leave in their order,
+        so the bookmark never passes an attachment that is not on disk yet."""
+        store: AttachmentStore | None = self._tap.attachment_store  # type: ignore[attr-defined]
+        records = super().get_records(context)
+        yield from (records if store is None else store.attach_all(records, self._download))
 
     def _download(self, url: str, path: Any) -> str:
         """One paced, retried request to Cliniko, then the storage fetch without credentials."""
