@@ -34,7 +34,7 @@ class BurstPacer:
     and when the server counts the request.
     """
 
-    def __init__(self, limit: int, window_s: float = 2.0, margin_s: float = 0.15,
+    def __init__(self, limit: int, window_s: float = 2.0, margin_s: float = 0.08,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
         self.configured = max(1, limit)
         self.server_limit: int | None = None

@@ -60,7 +60,10 @@ def recover(crosswalk: Crosswalk, api: Api, run_id: str) -> dict[str, int]:
                 crosswalk.drop_intent(intent["id"])
                 outcome["dropped"] += 1
                 continue
-            after = images.extract(lookup.get("written") or {}, found)
+            # the search may return a partial object (v2 lists only the custom fields asked for): the
+            # after-image must hold every value written, or rollback would see them as changed since
+            full = kind.get(int(found["id"])) or found
+            after = images.extract(lookup.get("written") or {}, full)
             after.update(lookup.get("local") or {})
             crosswalk.commit_write(run_id, intent["stream"], intent["source_key"], int(found["id"]), "created",
                                    intent["payload_hash"], intent["before_image"], after, intent["id"])
