@@ -248,7 +248,10 @@ def assert_migrated_exactly(cliniko: ServedCliniko, pipedrive: ServedPipedrive, 
     assert not any(c.get("unaccounted") or c.get("failed") for c in reconciliation["per_stream"].values())
     received = {stream: sum(c.values()) for stream, c in reconciliation["per_stream"].items()}
     counts = {name: c["total"] for name, c in cliniko.admin("GET", "/_admin/counts").items() if c["total"]}
-    assert received == {**counts, "settings": 1}
+    # the last run reads from the bookmarks the killed runs left, so it receives at most every record;
+    # that nothing was lost on the way is what the exact contents above prove
+    expected = {**counts, "settings": 1}
+    assert set(received) <= set(expected) and all(n <= expected[s] for s, n in received.items()), received
     assert [r["source_key"] for r in document["records"] if r["status"] == "failed"] == []
     return document
 
