@@ -103,7 +103,7 @@ def main() -> int:
         print(f"Time: {elapsed:.0f} s. Pipedrive API: {usage['requests']} requests, {usage['tokens_today']} tokens, "
               f"{usage['responses_429']} x 429, at most {usage['max_requests_in_2s']} requests in 2 s "
               f"(limit {usage['burst_limit']}).")
-        print(f"Reports: {report_dir}/audit.csv and audit.json "
+        print(f"Reports: {report_dir}/audit.csv, audit.json and audit.html "
               "(again: meltano --environment sandbox invoke target-pipedrive:report); "
               f"undo: meltano invoke target-pipedrive:rollback --all --yes. Exit code of the run: {code}.")
         return code
