@@ -126,25 +126,26 @@ class PipedriveClient:
         self._backoff_cap = backoff_cap_s
         self._headers = {"x-api-token": api_token, "Accept": "application/json", "User-Agent": USER_AGENT}
         self._given_session = session
+        if session is not None:
+            session.headers.update(self._headers)
         self._local = threading.local()  # one connection pool per writer thread (Session is not thread-safe)
         self._stats_lock = threading.Lock()
-        self.session = self._session()
 
     def _session(self) -> requests.Session:
+        """The calling thread's session (or the one given), set up once."""
         if self._given_session is not None:
-            session = self._given_session
-        else:
-            session = getattr(self._local, "session", None)
-            if session is None:
-                session = self._local.session = requests.Session()
-                # the environment (proxies, CA bundle) is read once, here: requests would read it again
-                # for every request, a noticeable share of the target's CPU
-                session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
-                bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-                if bundle:
-                    session.verify = bundle
-                session.trust_env = False
-        session.headers.update(self._headers)
+            return self._given_session
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+            session.headers.update(self._headers)
+            # the environment (proxies, CA bundle) is read once, here: requests would read it again
+            # for every request, a noticeable share of the target's CPU
+            session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
+            bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+            if bundle:
+                session.verify = bundle
+            session.trust_env = False
         return session
 
     # -- public helpers ----------------------------------------------------------------
