@@ -243,6 +243,11 @@ class _Handler(BaseHTTPRequestHandler):
         split = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        if len(body) < length:
+            # the client went away mid-body (killed, network cut): a real server never acts on half a
+            # request, and acting on it as an empty body would create an object from defaults
+            self.close_connection = True
+            return
         host = self.headers.get("Host") or f"{self.server.server_address[0]}:{self.server.server_address[1]}"
         request = Request(
             method=self.command.upper(),
