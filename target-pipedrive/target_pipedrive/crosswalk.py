@@ -11,6 +11,11 @@ Tables (SQLAlchemy Core, so SQLite by default and Postgres via `crosswalk_url`):
 - `runs`, `rollback_steps`, `budget`: run bookkeeping, rollback progress, tokens per day.
 
 Every method commits before it returns: the caller may be SIGKILLed right after.
+
+The per-record statements (mapping lookups, intents, commits, audit rows) run on one DBAPI
+connection with SQL that SQLAlchemy compiled once for the engine's dialect: its per-execute
+machinery cost ten times the SQLite statements themselves. Everything else goes through
+SQLAlchemy as usual.
 """
 
 from __future__ import annotations
@@ -137,21 +142,56 @@ budget = Table(
 )
 
 
-# The per-record statements, built once: constructing a SQLAlchemy statement for each call cost
-# more than running it. Parameters: s = stream, k = source key.
+# The per-record statements, built once. Parameters: s = stream, k = source key.
 _BY_KEY = and_(xwalk.c.stream == bindparam("s"), xwalk.c.source_key == bindparam("k"))
 GET_MAPPING = select(xwalk).where(_BY_KEY)
-INSERT_MAPPING = insert(xwalk)
 UPDATE_MAPPING = update(xwalk).where(_BY_KEY).values(
     pipedrive_id=bindparam("v_pid"), action=bindparam("v_action"), payload_hash=bindparam("v_hash"),
     run_id=bindparam("v_run"), updated_at=bindparam("v_at"))
 TOUCH_MAPPING = update(xwalk).where(_BY_KEY).values(payload_hash=bindparam("v_hash"), updated_at=bindparam("v_at"))
-INSERT_CHANGE = insert(changes)
 GET_INTENT = select(intents).where(and_(intents.c.stream == bindparam("s"), intents.c.source_key == bindparam("k")))
-INSERT_INTENT = insert(intents)
 DELETE_INTENT = delete(intents).where(intents.c.id == bindparam("i"))
 DELETE_PENDING = delete(pending).where(and_(pending.c.stream == bindparam("s"), pending.c.source_key == bindparam("k")))
-INSERT_AUDIT = insert(audit)
+XWALK_COLUMNS = tuple(c.name for c in xwalk.columns)
+CHANGE_COLUMNS = tuple(c.name for c in changes.columns if c.name != "id")
+INTENT_COLUMNS_WITH_ID = tuple(c.name for c in intents.columns)
+INTENT_COLUMNS = INTENT_COLUMNS_WITH_ID[1:]
+AUDIT_COLUMNS = tuple(c.name for c in audit.columns if c.name != "id")
+JSON_COLUMNS = frozenset(c.name for t in (xwalk, changes, intents, audit) for c in t.columns
+                         if isinstance(c.type, JSON))
+
+
+class _Sql:
+    """A statement compiled once for the engine's dialect, run on a DBAPI cursor."""
+
+    def __init__(self, statement: Any, dialect: Any, column_keys: tuple[str, ...] | None = None) -> None:
+        compiled = statement.compile(dialect=dialect, column_keys=list(column_keys) if column_keys else None)
+        self.sql = str(compiled)
+        self.order = tuple(compiled.positiontup or ()) if compiled.positional else None
+
+    def run(self, cursor: Any, values: dict[str, Any]) -> Any:
+        for name in JSON_COLUMNS.intersection(values):
+            values[name] = json.dumps(values[name])  # what SQLAlchemy's JSON type stores (None -> 'null')
+        cursor.execute(self.sql, tuple(values[k] for k in self.order) if self.order is not None else values)
+        return cursor
+
+
+class _Statements:
+    def __init__(self, engine: Engine) -> None:
+        d = engine.dialect
+        # a new intent's id: SQLite's lastrowid, RETURNING elsewhere (Postgres has no lastrowid)
+        self.returning = d.name != "sqlite" and bool(getattr(d, "insert_returning", False))
+        insert_intent = insert(intents).returning(intents.c.id) if self.returning else insert(intents)
+        self.get_mapping = _Sql(GET_MAPPING, d)
+        self.insert_mapping = _Sql(insert(xwalk), d, XWALK_COLUMNS)
+        self.update_mapping = _Sql(UPDATE_MAPPING, d)
+        self.touch_mapping = _Sql(TOUCH_MAPPING, d)
+        self.insert_change = _Sql(insert(changes), d, CHANGE_COLUMNS)
+        self.get_intent = _Sql(GET_INTENT, d)
+        self.insert_intent = _Sql(insert_intent, d, INTENT_COLUMNS)
+        self.delete_intent = _Sql(DELETE_INTENT, d)
+        self.delete_pending = _Sql(DELETE_PENDING, d)
+        self.insert_audit = _Sql(insert(audit), d, AUDIT_COLUMNS)
 
 
 def now_iso() -> str:
@@ -188,6 +228,18 @@ def _row(row: Any) -> dict[str, Any] | None:
     return dict(row._mapping) if row is not None else None
 
 
+def _raw_row(columns: tuple[str, ...], row: Any) -> dict[str, Any] | None:
+    """A DBAPI row as SQLAlchemy would return it (JSON columns decoded; drivers that decode them already
+    hand back dicts)."""
+    if row is None:
+        return None
+    out = dict(zip(columns, row, strict=True))
+    for name in JSON_COLUMNS.intersection(out):
+        if isinstance(out[name], str):
+            out[name] = json.loads(out[name])
+    return out
+
+
 class Crosswalk:
     def __init__(self, url: str) -> None:
         self.engine = _engine(url)
@@ -195,14 +247,37 @@ class Crosswalk:
         # writes read-then-write (the mapping a commit replaces): one at a time in this process, so
         # concurrent writers never interleave between the read and the write
         self._write_lock = threading.Lock()
+        self._sql = _Statements(self.engine)
+        self._dbapi: Any = None  # the per-record statements' connection, used under _write_lock
 
     def close(self) -> None:
+        with self._write_lock:
+            if self._dbapi is not None:
+                self._dbapi.close()
+                self._dbapi = None
         self.engine.dispose()
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
         with self._write_lock, self.engine.begin() as conn:
             yield conn
+
+    @contextmanager
+    def _raw(self) -> Iterator[Any]:
+        """A cursor of the per-record connection: one transaction, committed on leaving (rolled back on error)."""
+        with self._write_lock:
+            if self._dbapi is None:
+                self._dbapi = self.engine.raw_connection()  # from the pool: the pragmas are set
+            conn = self._dbapi
+            cursor = conn.cursor()
+            try:
+                yield cursor
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+            finally:
+                cursor.close()
 
     # -- runs -------------------------------------------------------------------------------
     def start_run(self, kind: str, run_id: str | None = None) -> str:
@@ -222,8 +297,8 @@ class Crosswalk:
 
     # -- mapping ----------------------------------------------------------------------------
     def get(self, stream: str, source_key: str) -> dict[str, Any] | None:
-        with self.engine.connect() as c:
-            return _row(c.execute(GET_MAPPING, {"s": stream, "k": source_key}).first())
+        with self._raw() as cur:
+            return _raw_row(XWALK_COLUMNS, self._sql.get_mapping.run(cur, {"s": stream, "k": source_key}).fetchone())
 
     def claimed_among(self, stream: str, ids: list[int]) -> set[int]:
         """Which of these Pipedrive ids are already mapped to a source record of the stream."""
@@ -242,29 +317,28 @@ class Crosswalk:
                      intent_id: int | None = None) -> None:
         """Record a write Pipedrive confirmed: mapping, change history, and close its intent, atomically."""
         at = now_iso()
-        key = {"s": stream, "k": source_key}
-        with self._tx() as c:
-            prev = _row(c.execute(GET_MAPPING, key).first())
+        sql = self._sql
+        with self._raw() as cur:
+            prev = _raw_row(XWALK_COLUMNS, sql.get_mapping.run(cur, {"s": stream, "k": source_key}).fetchone())
             if prev is None:
-                c.execute(INSERT_MAPPING, {"stream": stream, "source_key": source_key, "first_run_id": run_id,
-                                           "pipedrive_id": pipedrive_id, "action": action,
-                                           "payload_hash": payload_hash, "run_id": run_id, "updated_at": at})
+                sql.insert_mapping.run(cur, {"stream": stream, "source_key": source_key, "first_run_id": run_id,
+                                             "pipedrive_id": pipedrive_id, "action": action,
+                                             "payload_hash": payload_hash, "run_id": run_id, "updated_at": at})
             else:
-                c.execute(UPDATE_MAPPING, {**key, "v_pid": pipedrive_id, "v_action": action, "v_hash": payload_hash,
-                                           "v_run": run_id, "v_at": at})
-            c.execute(INSERT_CHANGE, {"run_id": run_id, "stream": stream, "source_key": source_key,
-                                      "pipedrive_id": pipedrive_id, "action": action, "before_image": before_image,
-                                      "after_image": after_image, "prev_xwalk": prev, "at": at})
+                sql.update_mapping.run(cur, {"s": stream, "k": source_key, "v_pid": pipedrive_id, "v_action": action,
+                                             "v_hash": payload_hash, "v_run": run_id, "v_at": at})
+            sql.insert_change.run(cur, {"run_id": run_id, "stream": stream, "source_key": source_key,
+                                        "pipedrive_id": pipedrive_id, "action": action, "before_image": before_image,
+                                        "after_image": after_image, "prev_xwalk": prev, "at": at})
             if intent_id is not None:
-                c.execute(DELETE_INTENT, {"i": intent_id})
-            c.execute(DELETE_PENDING, key)
+                sql.delete_intent.run(cur, {"i": intent_id})
+            sql.delete_pending.run(cur, {"s": stream, "k": source_key})
 
     def touch(self, run_id: str, stream: str, source_key: str, payload_hash: str) -> None:
         """The record changed but Pipedrive already holds its values: remember the new hash only."""
-        key = {"s": stream, "k": source_key}
-        with self._tx() as c:
-            c.execute(TOUCH_MAPPING, {**key, "v_hash": payload_hash, "v_at": now_iso()})
-            c.execute(DELETE_PENDING, key)
+        with self._raw() as cur:
+            self._sql.touch_mapping.run(cur, {"s": stream, "k": source_key, "v_hash": payload_hash, "v_at": now_iso()})
+            self._sql.delete_pending.run(cur, {"s": stream, "k": source_key})
 
     def restore_mapping(self, stream: str, source_key: str, previous: dict[str, Any] | None) -> None:
         """Put back the crosswalk row a rolled-back change replaced (or remove it)."""
@@ -282,25 +356,27 @@ class Crosswalk:
         An update intent left open by a crash already holds the true before-image (taken
         before the first PATCH), so its values win over a fresh read.
         """
-        with self._tx() as c:
-            old = _row(c.execute(GET_INTENT, {"s": stream, "k": source_key}).first())
+        sql = self._sql
+        with self._raw() as cur:
+            old = _raw_row(INTENT_COLUMNS_WITH_ID, sql.get_intent.run(cur, {"s": stream, "k": source_key}).fetchone())
             if old is not None:
                 if old["op"] == "update" and op == "update" and old["before_image"]:
                     before_image = _merge_before(old["before_image"], before_image or {})
-                c.execute(DELETE_INTENT, {"i": old["id"]})
-            result = c.execute(INSERT_INTENT, {
+                sql.delete_intent.run(cur, {"i": old["id"]})
+            sql.insert_intent.run(cur, {
                 "run_id": run_id, "stream": stream, "source_key": source_key, "op": op, "pipedrive_id": pipedrive_id,
                 "payload_hash": payload_hash, "lookup": lookup, "before_image": before_image,
                 "started_at": now_iso()})
-            return int(result.inserted_primary_key[0]), before_image
+            intent_id = cur.fetchone()[0] if sql.returning else cur.lastrowid
+            return int(intent_id), before_image
 
     def open_intents(self) -> list[dict[str, Any]]:
         with self.engine.connect() as c:
             return [dict(r._mapping) for r in c.execute(select(intents).order_by(intents.c.id))]
 
     def drop_intent(self, intent_id: int) -> None:
-        with self._tx() as c:
-            c.execute(DELETE_INTENT, {"i": intent_id})
+        with self._raw() as cur:
+            self._sql.delete_intent.run(cur, {"i": intent_id})
 
     # -- pending records ------------------------------------------------------------------------
     def hold(self, run_id: str, stream: str, source_key: str, record: dict[str, Any], reason: str,
@@ -313,8 +389,8 @@ class Crosswalk:
                                              reason=reason, run_id=run_id, at=now_iso()))
 
     def discard_pending(self, stream: str, source_key: str) -> None:
-        with self._tx() as c:
-            c.execute(DELETE_PENDING, {"s": stream, "k": source_key})
+        with self._raw() as cur:
+            self._sql.delete_pending.run(cur, {"s": stream, "k": source_key})
 
     def pending_rows(self, waiting_for: str | None = None) -> list[dict[str, Any]]:
         query = select(pending).order_by(pending.c.seq)
@@ -340,10 +416,10 @@ class Crosswalk:
     # -- audit ----------------------------------------------------------------------------------
     def audit(self, run_id: str, stream: str, source_key: str, status: str, code: str, message: str,
               action: str | None = None, pipedrive_id: int | None = None) -> None:
-        with self._tx() as c:
-            c.execute(INSERT_AUDIT, {"run_id": run_id, "stream": stream, "source_key": source_key, "status": status,
-                                     "code": code, "message": message, "action": action,
-                                     "pipedrive_id": pipedrive_id, "at": now_iso()})
+        with self._raw() as cur:
+            self._sql.insert_audit.run(cur, {"run_id": run_id, "stream": stream, "source_key": source_key,
+                                             "status": status, "code": code, "message": message, "action": action,
+                                             "pipedrive_id": pipedrive_id, "at": now_iso()})
 
     def audit_rows(self, run_id: str | None = None) -> list[dict[str, Any]]:
         query = select(audit).order_by(audit.c.id)
