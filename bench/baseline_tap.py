@@ -30,7 +30,8 @@ def plain(stream_type: type[ClinikoStream]) -> type[ClinikoStream]:
     def get_new_paginator(self: ClinikoStream) -> NextLinkPaginator:
         return NextLinkPaginator()
 
-    return type(f"Plain{stream_type.__name__}", (stream_type,), {"get_new_paginator": get_new_paginator})
+    return type(f"Plain{stream_type.__name__}", (stream_type,),
+                {"get_new_paginator": get_new_paginator, "pages_ahead": 0})
 
 
 class BaselineTap(TapCliniko):
