@@ -1,7 +1,9 @@
 """The input contract: which streams exist and what their records look like (schemas/*.json).
 
 Validation messages name the property path and the rule broken, never the value, so
-they can go to logs and the audit table without leaking patient data.
+they can go to logs and the audit table without leaking patient data. A record passes a
+compiled yes-check first (quickcheck.py); only one it cannot vouch for is walked by
+jsonschema, which decides and words the errors.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 
+from target_pipedrive.quickcheck import Check, compile_schema
+
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 # Streams in dependency order: definitions first, then parents, then children.
@@ -23,9 +27,13 @@ STREAMS = ("custom_fields", "activity_types", "persons", "products", "activities
 
 
 @cache
+def _common() -> dict[str, Any]:
+    return json.loads(resources.files("target_pipedrive.schemas").joinpath("_common.json").read_text())
+
+
+@cache
 def _registry() -> Registry:
-    common = json.loads(resources.files("target_pipedrive.schemas").joinpath("_common.json").read_text())
-    return Registry().with_resource("_common.json", Resource.from_contents(common))
+    return Registry().with_resource("_common.json", Resource.from_contents(_common()))
 
 
 @cache
@@ -36,6 +44,11 @@ def schema(stream: str) -> dict[str, Any]:
 @cache
 def _validator(stream: str) -> Draft202012Validator:
     return Draft202012Validator(schema(stream), registry=_registry())
+
+
+@cache
+def _quick(stream: str) -> Check | None:
+    return compile_schema(schema(stream), _common().get("$defs") or {})
 
 
 def _path(error: ValidationError) -> str:
@@ -73,6 +86,16 @@ def _describe(error: ValidationError) -> str:
     return f"breaks the '{kind}' rule"
 
 
+def _has_lone_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        return LONE_SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(v) for v in value)
+    return False
+
+
 def _invalid_text(value: Any, path: str) -> list[str]:
     """Paths of strings holding lone UTF-16 surrogates: not text, and no request body can encode them."""
     if isinstance(value, str):
@@ -87,5 +110,11 @@ def _invalid_text(value: Any, path: str) -> list[str]:
 
 def validate(stream: str, record: dict[str, Any]) -> list[str]:
     """Value-free messages for every contract violation of `record` (empty when valid)."""
-    errors = sorted(_validator(stream).iter_errors(record), key=lambda e: list(e.absolute_path))
-    return [f"{_path(e)}: {_describe(e)}" for e in errors] + _invalid_text(record, "")
+    quick = _quick(stream)
+    problems: list[str] = []
+    if quick is None or not quick(record):
+        errors = sorted(_validator(stream).iter_errors(record), key=lambda e: list(e.absolute_path))
+        problems = [f"{_path(e)}: {_describe(e)}" for e in errors]
+    if _has_lone_surrogate(record):  # the paths are worked out only for a record that has one
+        problems += _invalid_text(record, "")
+    return problems
