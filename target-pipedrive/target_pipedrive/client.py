@@ -13,7 +13,6 @@ Every request goes through `PipedriveClient.request`, which
 
 from __future__ import annotations
 
-import os
 import random
 import re
 import threading
@@ -22,10 +21,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import requests
-
 from target_pipedrive.errors import ApiError, AuthError, BudgetExhausted, MaybeWritten, ServiceUnavailable
 from target_pipedrive.pacing import BurstPacer, TokenBudget
+from target_pipedrive.transport import ConnectionLost, ConnectTimedOut, Response, Transport
 
 if TYPE_CHECKING:
     from target_pipedrive.settings import Settings
@@ -112,7 +110,7 @@ class PipedriveClient:
 
     def __init__(self, base_url: str, api_token: str, *, budget: TokenBudget, burst_limit: int,
                  timeout_s: float = 60.0, max_retries: int = 8, read_only: bool = False,
-                 session: requests.Session | None = None, sleep: Callable[[float], None] = time.sleep,
+                 sleep: Callable[[float], None] = time.sleep,
                  backoff_base_s: float = 0.5, backoff_cap_s: float = 30.0) -> None:
         self.base_url = base_url.rstrip("/")
         self.budget = budget
@@ -124,29 +122,10 @@ class PipedriveClient:
         self._sleep = sleep
         self._backoff_base = backoff_base_s
         self._backoff_cap = backoff_cap_s
-        self._headers = {"x-api-token": api_token, "Accept": "application/json", "User-Agent": USER_AGENT}
-        self._given_session = session
-        if session is not None:
-            session.headers.update(self._headers)
-        self._local = threading.local()  # one connection pool per writer thread (Session is not thread-safe)
+        # one pool shared by the writer threads (urllib3's pools are thread-safe)
+        self._transport = Transport(self.base_url, {"x-api-token": api_token, "Accept": "application/json",
+                                                    "User-Agent": USER_AGENT})
         self._stats_lock = threading.Lock()
-
-    def _session(self) -> requests.Session:
-        """The calling thread's session (or the one given), set up once."""
-        if self._given_session is not None:
-            return self._given_session
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = self._local.session = requests.Session()
-            session.headers.update(self._headers)
-            # the environment (proxies, CA bundle) is read once, here: requests would read it again
-            # for every request, a noticeable share of the target's CPU
-            session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
-            bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-            if bundle:
-                session.verify = bundle
-            session.trust_env = False
-        return session
 
     # -- public helpers ----------------------------------------------------------------
     def get(self, version: str, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -192,17 +171,17 @@ class PipedriveClient:
             with self._stats_lock:
                 self.stats.waited_s += waited
             try:
-                response = self._session().request(method, url, params=_query(params), json=json_body, files=files,
-                                                data=data, timeout=self.timeout_s)
-            except requests.ConnectTimeout:
+                response = self._transport.send(method, url, params=_query(params), json_body=json_body,
+                                                files=files, data=data, timeout_s=self.timeout_s)
+            except ConnectTimedOut:
                 failures = self._backoff(failures, "connect timeout")
                 continue
-            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+            except ConnectionLost as exc:
                 with self._stats_lock:
                     self.stats.requests += 1
                 if not idempotent:
-                    raise MaybeWritten(f"{method} {path}: {type(exc).__name__}") from None
-                failures = self._backoff(failures, type(exc).__name__)
+                    raise MaybeWritten(f"{method} {path}: {exc}") from None
+                failures = self._backoff(failures, str(exc))
                 continue
             with self._stats_lock:
                 self.stats.requests += 1
@@ -228,7 +207,7 @@ class PipedriveClient:
             raise self._error(response, method, path, json_body)
 
     # -- internals ------------------------------------------------------------------------
-    def _observe(self, response: requests.Response) -> None:
+    def _observe(self, response: Response) -> None:
         h = response.headers
         self.pacer.observe(h.get("x-ratelimit-limit"), h.get("x-ratelimit-remaining"), h.get("x-ratelimit-reset"))
 
@@ -244,7 +223,7 @@ class PipedriveClient:
         self._sleep(delay)
         return failures
 
-    def _handle_429(self, response: requests.Response, attempt: int) -> None:
+    def _handle_429(self, response: Response, attempt: int) -> None:
         h = response.headers
         body = _json_or_none(response) or {}
         text = str(body.get("error") or "").lower()
@@ -259,7 +238,7 @@ class PipedriveClient:
         wait += random.random() * 0.25
         self.pacer.block_for(wait)
 
-    def _error(self, response: requests.Response, method: str, path: str, json_body: Any) -> Exception:
+    def _error(self, response: Response, method: str, path: str, json_body: Any) -> Exception:
         status = response.status_code
         body = _json_or_none(response)
         if status == 401:
@@ -280,14 +259,14 @@ def _query(params: dict[str, Any] | None) -> dict[str, Any] | None:
     return {k: ("true" if v is True else "false" if v is False else v) for k, v in params.items() if v is not None}
 
 
-def _json(response: requests.Response) -> dict[str, Any]:
+def _json(response: Response) -> dict[str, Any]:
     body = _json_or_none(response)
     if body is None:
         raise ServiceUnavailable(f"Pipedrive answered HTTP {response.status_code} without a JSON body")
     return body
 
 
-def _json_or_none(response: requests.Response) -> dict[str, Any] | None:
+def _json_or_none(response: Response) -> dict[str, Any] | None:
     try:
         body = response.json()
     except ValueError:
