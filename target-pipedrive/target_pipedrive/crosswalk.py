@@ -168,9 +168,10 @@ class _Sql:
         compiled = statement.compile(dialect=dialect, column_keys=list(column_keys) if column_keys else None)
         self.sql = str(compiled)
         self.order = tuple(compiled.positiontup or ()) if compiled.positional else None
+        self.json = tuple(name for name in column_keys or () if name in JSON_COLUMNS)
 
     def run(self, cursor: Any, values: dict[str, Any]) -> Any:
-        for name in JSON_COLUMNS.intersection(values):
+        for name in self.json:
             values[name] = json.dumps(values[name])  # what SQLAlchemy's JSON type stores (None -> 'null')
         cursor.execute(self.sql, tuple(values[k] for k in self.order) if self.order is not None else values)
         return cursor

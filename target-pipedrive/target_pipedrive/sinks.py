@@ -66,12 +66,18 @@ class IgnoredSink(RecordSink):
         """Nothing to write."""
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})  # exact types that are already plain
+
+
 def plain(value: Any) -> Any:
-    """The SDK reads JSON numbers as Decimal; the API and the crosswalk want int/float."""
+    """The SDK reads JSON numbers as Decimal; the API and the crosswalk want int/float.
+
+    Every record passes here (a mapped one twice): plain scalars are kept without a call.
+    """
     if isinstance(value, Decimal):
         return int(value) if value.as_tuple().exponent >= 0 else float(value)  # type: ignore[operator]
     if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
+        return {k: v if type(v) in _SCALARS else plain(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [plain(v) for v in value]
+        return [v if type(v) in _SCALARS else plain(v) for v in value]
     return value

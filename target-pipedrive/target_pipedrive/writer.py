@@ -94,6 +94,7 @@ class Writer:
         self._pool = (ThreadPoolExecutor(self.max_in_flight, thread_name_prefix="pipedrive-write")
                       if self.max_in_flight > 1 else None)
         self._inflight: dict[tuple[str, str], Future[str]] = {}  # touched by the submitting thread only
+        self._record = threading.local()  # per thread: the parents' crosswalk rows of the record being written
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -203,10 +204,11 @@ class Writer:
             self._settled(stream, key)
             self.progress.count(stream, "unchanged")
             return "unchanged"
-        missing = self._missing_parent(stream, record)
+        missing, parents = self._missing_parent(stream, record)
         if missing is not None:
             self._park(stream, key, record, "parent_missing", waiting_for=missing)
             return "held"
+        self._record.parents = parents
         try:
             self._write(stream, record, row, digest)
         except ManualHandling as exc:
@@ -223,6 +225,8 @@ class Writer:
             self._stop(exc)
             self._park(stream, key, record, "deferred")
             return "deferred"
+        finally:
+            self._record.parents = {}
         with self._lock:
             self._pending_keys.discard((stream, key))
         if stream == "persons":
@@ -309,17 +313,27 @@ class Writer:
             self.stopped = exc
         self.log.warning("Stopping API work for this run: %s", exc)
 
-    def _missing_parent(self, stream: str, record: dict[str, Any]) -> str | None:
+    def _missing_parent(self, stream: str, record: dict[str, Any]) -> tuple[str | None, dict[str, dict[str, Any]]]:
+        """The first person not written yet, and the crosswalk rows of those that are (kept for the write)."""
+        parents: dict[str, dict[str, Any]] = {}
         if stream not in CHILD_STREAMS:
-            return None
+            return None, parents
         refs = [record.get("person_source_key"), *(record.get("participant_source_keys") or [])]
         for ref in refs:
-            if ref and self.ledger.get("persons", ref) is None:
-                return f"persons:{ref}"
-        return None
+            if ref and ref not in parents:
+                row = self.ledger.get("persons", ref)
+                if row is None:
+                    return f"persons:{ref}", parents
+                parents[ref] = row
+        return None, parents
+
+    def _parent_row(self, ref: str) -> dict[str, Any] | None:
+        """A person's crosswalk row, as read for the record being written (one read per person and record)."""
+        row = getattr(self._record, "parents", {}).get(ref)
+        return row if row is not None else self.ledger.get("persons", ref)
 
     def _parent_id(self, ref: str) -> int:
-        row = self.ledger.get("persons", ref)
+        row = self._parent_row(ref)
         assert row is not None  # checked by _missing_parent
         return int(row["pipedrive_id"])
 
@@ -393,8 +407,8 @@ class Writer:
             type_key = str(found["key_string"])
         participants: list[int] = []
         for ref in [record.get("person_source_key"), *(record.get("participant_source_keys") or [])]:
-            if ref and self._parent_id(ref) not in participants:
-                participants.append(self._parent_id(ref))
+            if ref and (pid := self._parent_id(ref)) not in participants:
+                participants.append(pid)
         body = payloads.activity_body(record, type_key=type_key, owner_id=self._owner("activities", record),
                                       participant_ids=participants)
         lookup = {"person_id": participants[0] if participants else None}
@@ -423,7 +437,7 @@ class Writer:
     def _adopt_under_matched_parent(self, kind: Kind, record: dict[str, Any],
                                     lookup: dict[str, Any]) -> dict[str, Any] | None:
         """A child of a person that existed before the migration may be there from a lost crosswalk."""
-        parent = self.ledger.get("persons", record.get("person_source_key") or "")
+        parent = self._parent_row(record.get("person_source_key") or "")
         if parent is None or parent["action"] != "matched" or not lookup.get("person_id"):
             return None
         return kind.find_created({**lookup, "started_at": LONG_AGO, "key": record["source_key"]},
