@@ -106,11 +106,11 @@ class PipedriveClient:
                              save=save_tokens)
         return cls(settings.base_url, settings.api_token, budget=budget, burst_limit=settings.rate_limit_burst,
                    timeout_s=settings.request_timeout_s, max_retries=settings.max_retries,
-                   read_only=settings.dry_run)
+                   read_only=settings.dry_run, threads=settings.max_writes_in_flight)
 
     def __init__(self, base_url: str, api_token: str, *, budget: TokenBudget, burst_limit: int,
                  timeout_s: float = 60.0, max_retries: int = 8, read_only: bool = False,
-                 sleep: Callable[[float], None] = time.sleep,
+                 sleep: Callable[[float], None] = time.sleep, threads: int = 1,
                  backoff_base_s: float = 0.5, backoff_cap_s: float = 30.0) -> None:
         self.base_url = base_url.rstrip("/")
         self.budget = budget
@@ -124,7 +124,7 @@ class PipedriveClient:
         self._backoff_cap = backoff_cap_s
         # one pool shared by the writer threads (urllib3's pools are thread-safe)
         self._transport = Transport(self.base_url, {"x-api-token": api_token, "Accept": "application/json",
-                                                    "User-Agent": USER_AGENT})
+                                                    "User-Agent": USER_AGENT}, threads)
         self._stats_lock = threading.Lock()
 
     # -- public helpers ----------------------------------------------------------------

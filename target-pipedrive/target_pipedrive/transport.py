@@ -33,7 +33,7 @@ from urllib3.exceptions import (
     SSLError,
 )
 
-POOL_SIZE = 32  # connections kept per host: more than any max_writes_in_flight in use
+POOL_SIZE = 16  # connections kept per host, at least (one per writer thread is needed)
 
 
 class ConnectTimedOut(Exception):
@@ -70,18 +70,19 @@ class Response:
 
 
 class Transport:
-    def __init__(self, base_url: str, headers: dict[str, str]) -> None:
+    def __init__(self, base_url: str, headers: dict[str, str], threads: int = 1) -> None:
         self.base_url = base_url
+        size = max(POOL_SIZE, threads + 2)  # a full pool would drop (and log) the connection a thread returns
         self._headers = {**default_headers(), **headers}
         bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or default_ca_bundle()
         tls: dict[str, Any] = {"cert_reqs": "CERT_REQUIRED"}
         tls["ca_cert_dir" if os.path.isdir(bundle) else "ca_certs"] = bundle
         self._proxy = select_proxy(base_url, get_environ_proxies(base_url))
         if self._proxy:
-            self._manager: Any = HTTPAdapter(pool_maxsize=POOL_SIZE).proxy_manager_for(self._proxy, **tls)
+            self._manager: Any = HTTPAdapter(pool_maxsize=size).proxy_manager_for(self._proxy, **tls)
             self._pool: Any = None
         else:
-            self._manager = urllib3.PoolManager(num_pools=4, maxsize=POOL_SIZE, **tls)
+            self._manager = urllib3.PoolManager(num_pools=4, maxsize=size, **tls)
             self._pool = self._manager.connection_from_url(base_url)
         # as requests' adapter: no retries of its own, but a pooled connection the server closed is replaced
         self._retries = urllib3.Retry(0, read=False)
