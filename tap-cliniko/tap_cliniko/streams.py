@@ -9,12 +9,14 @@ from typing import Any
 import requests
 from singer_sdk import SchemaDirectory, StreamSchema
 from singer_sdk.exceptions import RetriableAPIError
+from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.helpers.types import Context
 from singer_sdk.pagination import SinglePagePaginator
 
 from tap_cliniko import schemas
 from tap_cliniko.attachments import AttachmentStore, fetch_to
 from tap_cliniko.client import ClinikoStream
+from tap_cliniko.rows import valid_text
 
 SCHEMAS = SchemaDirectory(schemas)
 
@@ -48,7 +50,7 @@ class SettingsStream(_Stream):
     def parse_response(self, response: requests.Response) -> Iterable[dict[str, Any]]:
         body = response.json()
         if isinstance(body, dict):
-            yield {"id": "settings", **body}
+            yield valid_text({"id": "settings", **body})
 
 
 class PractitionersStream(_Stream):
@@ -57,6 +59,8 @@ class PractitionersStream(_Stream):
 
     name = "practitioners"
     partitions = [{"status": "active"}, {"status": "inactive"}]
+    # the SDK copies the partition key `status` into each record; its conformance drops it again
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.ROOT_ONLY
 
     def get_url(self, context: Context | None) -> str:
         suffix = "/inactive" if context and context.get("status") == "inactive" else ""

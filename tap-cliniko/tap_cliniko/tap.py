@@ -9,13 +9,15 @@ from typing import Any
 
 import requests
 from singer_sdk import Tap
+from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 from tap_cliniko.attachments import AttachmentStore
-from tap_cliniko.client import ClinikoError, ClinikoStream, add_link_ids
+from tap_cliniko.client import ClinikoError, ClinikoStream
 from tap_cliniko.pacing import RequestPacer
 from tap_cliniko.pagination import PagingError
 from tap_cliniko.progress import Progress
+from tap_cliniko.rows import add_link_ids
 from tap_cliniko.sampling import SampleScope
 from tap_cliniko.settings import CONFIG_SCHEMA, DEFAULT_MAX_RPM, api_base_url, insecure_base_url
 from tap_cliniko.streams import STREAM_TYPES
@@ -26,6 +28,7 @@ class TapCliniko(Tap):
 
     name = "tap-cliniko"
     config_jsonschema = CONFIG_SCHEMA
+    message_writer_class = MsgSpecWriter  # the SDK's msgspec encoder: a fifth of the tap's CPU was JSON out
 
     def discover_streams(self) -> list[ClinikoStream]:
         return [stream_type(tap=self) for stream_type in STREAM_TYPES]
@@ -86,7 +89,7 @@ class TapCliniko(Tap):
         stream: ClinikoStream = self.streams[resource]  # type: ignore[assignment]
         rows = self._pages(resource, {"q[]": stream.soft_delete_filters() + filters})
         for row in rows:
-            add_link_ids(row, stream.schema.get("properties", {}))
+            add_link_ids(row, stream.row_shape.links)
         return [str(row[field]) for row in rows if row.get(field)]
 
     def sync_all(self) -> None:

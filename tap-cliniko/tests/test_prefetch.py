@@ -145,10 +145,12 @@ def test_a_looping_next_link_still_emits_the_page_then_stops(cliniko_sandbox: An
 
 
 def _sync(sandbox: Any, **config: Any) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]]]:
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
+    raw = io.BytesIO()
+    out = io.TextIOWrapper(raw, encoding="utf-8")
+    with contextlib.redirect_stdout(out):  # the tap writes Singer lines to stdout's binary buffer
         TapCliniko(config=tap_config(sandbox, **config)).sync_all()
-    records, states, _ = parse_singer(out.getvalue())
+    out.flush()
+    records, states, _ = parse_singer(raw.getvalue().decode("utf-8"))
     return records, states
 
 

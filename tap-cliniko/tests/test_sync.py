@@ -9,7 +9,7 @@ import pytest
 from jsonschema import Draft7Validator, FormatChecker
 from tap_helpers import TapRun, run_tap, select_streams, tap_config
 
-from tap_cliniko.client import link_id
+from tap_cliniko.rows import link_id
 
 LIST_STREAMS = [
     "patients", "practitioners", "users", "businesses", "appointment_types", "individual_appointments",

@@ -9,9 +9,9 @@ from types import SimpleNamespace
 import pytest
 
 from tap_cliniko.attachments import safe_file_name
-from tap_cliniko.client import add_link_ids, link_id
 from tap_cliniko.pacing import RequestPacer
 from tap_cliniko.pagination import Cursor, KeysetPaginator
+from tap_cliniko.rows import RowShape, add_link_ids, link_id, may_hold_surrogates, valid_text
 from tap_cliniko.settings import api_base_url, insecure_base_url, shard_of
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "tap_cliniko" / "schemas"
@@ -52,7 +52,7 @@ def test_every_schema_link_gets_an_id_column() -> None:
         "patient": {"links": {"self": "http://h/v1/patients/77"}},
         "practitioner": {"links": {"self": "http://h/v1/practitioners/5"}},
     }
-    add_link_ids(row, props)
+    add_link_ids(row, tuple((n[:-3], n) for n in props if n.endswith("_id") and n[:-3] in props))
     assert row["patient_id"] == "77"
     assert row["practitioner_id"] == "5"
     assert row["business_id"] is None  # absent relation: present as null, never guessed
@@ -153,3 +153,24 @@ def test_long_names_are_shortened_keeping_the_extension() -> None:
     out = safe_file_name("7", "x" * 400 + ".pdf")
     assert out.endswith(".pdf")
     assert len(out.encode()) <= 160
+
+
+def test_row_shape_keeps_only_schema_fields_and_reads_boolean_flags() -> None:
+    shape = RowShape.of({"properties": {
+        "id": {"type": "string"}, "active": {"type": ["boolean", "null"]}, "label": {"type": ["string", "null"]},
+        "patient": {"type": ["object", "null"]}, "patient_id": {"type": ["string", "null"]}}})
+    row, unknown = shape.apply({"id": "1", "active": 0, "label": 1, "x_future": {"nested": [1]},
+                                "patient": {"links": {"self": "https://h/v1/patients/9"}}})
+    assert row == {"id": "1", "active": False, "label": 1, "patient": {"links": {"self": "https://h/v1/patients/9"}},
+                   "patient_id": "9"}
+    assert unknown == ["x_future"]
+    assert shape.apply({"id": "2", "active": None})[0] == {"id": "2", "active": None, "patient": None,
+                                                           "patient_id": None}
+
+
+def test_only_pages_with_a_surrogate_escape_need_the_text_pass() -> None:
+    assert may_hold_surrogates(rb'{"patients": [{"notes": "bad \ud800 text"}]}')
+    assert may_hold_surrogates(rb'{"notes": "emoji \uD83D\uDE00"}')
+    assert not may_hold_surrogates('{"notes": "plain, é and 😀 as UTF-8, \\u00e9"}'.encode())
+    assert valid_text({"a": ["x\ud800y"]}) == {"a": ["x\ufffdy"]}
+    assert valid_text("😀") == "😀"

@@ -12,7 +12,7 @@ from typing import Any
 
 from cliniko_map import Map
 from sandbox.cliniko.testing import start
-from tap_cliniko.client import add_link_ids
+from tap_cliniko.rows import add_link_ids, link_pairs
 from tap_cliniko.streams import STREAM_TYPES
 
 # The sandbox clinic's clock is in 2024; a fixed "now" keeps future/past statuses stable.
@@ -28,7 +28,7 @@ def tap_shaped(stream: str, row: dict[str, Any]) -> dict[str, Any]:
     """A served row as the tap emits it: `<relation>_id` beside each link; attachments
     without a download (no attachments_dir) carry null local_path/sha256."""
     out = dict(row)
-    add_link_ids(out, tap_properties(stream))
+    add_link_ids(out, link_pairs(tap_properties(stream)))
     if stream == "patient_attachments":
         out.setdefault("local_path", None)
         out.setdefault("sha256", None)
