@@ -82,6 +82,9 @@ class State:
     def ensure_indexes(self) -> None:
         for name, expr in INDEXES.items():
             self.store.create_index(name, expr)
+        # without statistics SQLite answers a keyset "same updated_at, id > X" page from the primary
+        # key, reading every row of the resource: a page of tied rows cost 40 ms on the standard clinic
+        self.store.execute("ANALYZE")
 
     def has_data(self) -> bool:
         return self.store.get_value("clinic") is not None
