@@ -45,7 +45,7 @@ def count_records(path: Path) -> int:
 
 
 def _watched(child: measure.Child, sandbox: Sandbox, counter: Callable[[], int], stop_at: int | None,
-             timeout_s: float | None, run: Run) -> Window | None:
+             timeout_s: float | None, run: Run, skip: int = 0) -> Window | None:
     """Sample RSS while the child runs; with `timeout_s`, stop it after a window of requests."""
     sandbox_cpu = measure.cpu_s(sandbox.running.process.pid)
 
@@ -56,7 +56,7 @@ def _watched(child: measure.Child, sandbox: Sandbox, counter: Callable[[], int],
 
     window = None
     if timeout_s is not None:
-        window = watch(counter, child.alive, stop_at, timeout_s, sample)
+        window = watch(counter, child.alive, stop_at, timeout_s, sample, skip)
         finished = child.finish(timeout=30, stop=True)
     else:
         while child.alive():
@@ -95,14 +95,15 @@ def pipedrive_requests(pipedrive: Sandbox) -> int:
 
 
 def run_target(config: dict[str, Any], pipedrive: Sandbox, singer: Path, folder: Path, name: str, *,
-               timeout_s: float | None = None) -> tuple[Run, Window | None]:
-    """The target reads `singer`; its run summary comes from the crosswalk it keeps."""
+               timeout_s: float | None = None, skip: int = 0) -> tuple[Run, Window | None]:
+    """The target reads `singer`; its run summary comes from the crosswalk it keeps. With `timeout_s`,
+    stopped that long after its window opens (after `skip` requests)."""
     config_path = plugins.write_json(folder / f"{name}.target.json", config)
     run = Run()
     with singer.open("rb") as inp, (folder / f"{name}.target.out").open("wb") as out:
         child = measure.spawn([*plugins.TARGET, "--config", str(config_path)], inp, out,
                               folder / f"{name}.target.err", measure.clean_env())
-        window = _watched(child, pipedrive, lambda: pipedrive_requests(pipedrive), None, timeout_s, run)
+        window = _watched(child, pipedrive, lambda: pipedrive_requests(pipedrive), None, timeout_s, run, skip)
     summary = last_run_summary(Path(config["crosswalk_url"].removeprefix("sqlite:///")))
     run.extra["summary"] = summary
     if summary:

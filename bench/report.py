@@ -74,14 +74,13 @@ def targets(results: dict[str, Any]) -> dict[str, Any]:
     """Issue 7's targets: benchmarks to read, not tests that stop the build."""
     m = results["machinery"]
     small_target = m["small"]["target"]
-    target_objects = small_target["extra"].get("objects_written") or 0
     rows = {
         "cliniko_allowed_ratio >= 0.9": results["cliniko_limited"]["tap"]["allowed_ratio"],
         "pipedrive_allowed_ratio >= 0.9": results["pipedrive_limited"]["target"]["allowed_ratio"],
         "failed_records == 0": small_target["extra"].get("failed"),
         "large_clinic_tap_peak_rss_mb < 300": m["large"]["peak_rss_mb"],
         "tap_records_per_s >= 5000": round(m["standard"]["records"] / m["standard"]["seconds"]),
-        "target_objects_per_s >= 500": round(target_objects / small_target["seconds"], 1),
+        "target_objects_per_s >= 500": m["standard_target"]["objects_per_s"],
     }
     checks = {
         "cliniko_allowed_ratio >= 0.9": lambda v: v is not None and v >= 0.9,
@@ -89,7 +88,7 @@ def targets(results: dict[str, Any]) -> dict[str, Any]:
         "failed_records == 0": lambda v: v == 0,
         "large_clinic_tap_peak_rss_mb < 300": lambda v: v < 300,
         "tap_records_per_s >= 5000": lambda v: v >= 5000,
-        "target_objects_per_s >= 500": lambda v: v >= 500,
+        "target_objects_per_s >= 500": lambda v: v is not None and v >= 500,
     }
     return {name: {"value": value, "met": bool(checks[name](value))} for name, value in rows.items()}
 
@@ -146,6 +145,10 @@ def markdown(s: Scenario, results: dict[str, Any]) -> str:
     written = t["extra"].get("objects_written") or 0
     lines.append(f"| target, small clinic: Pipedrive objects written | {written} | {t['seconds']:.1f} | "
                  f"{written / t['seconds']:.1f} | {written / max(t['cpu_s'], 0.01):.0f} | {t['peak_rss_mb']:.0f} |")
+    st_t = m["standard_target"]
+    lines.append(f"| target, standard clinic (first {st_t['window_s']:.0f} s): Pipedrive objects written | "
+                 f"{st_t['objects_written']} | {st_t['window_s']:.1f} | {st_t['objects_per_s']} | "
+                 f"{st_t['objects_per_cpu_s']:.0f} | {st_t['peak_rss_mb']:.0f} |")
     lines.append(f"| target at the limits, standard clinic (first {tgt['window_s']:.0f} s) | | | | | "
                  f"{tgt['peak_rss_mb']:.0f} |")
     settled = [mb for t, mb in std["rss_timeline_mb"] if t >= 10]
@@ -175,10 +178,14 @@ def markdown(s: Scenario, results: dict[str, Any]) -> str:
         "",
         "Achieved / allowed = the time the limit requires for the requests sent, over the time they took "
         "(Cliniko: the window ends at request 1 + 200k, the first of a new minute; Pipedrive: sustained rate over "
-        "the burst and search windows). Baseline: the same tap with the SDK's plain `links.next` pager, and the "
+        f"the burst and search windows, after the run's first {s.pipedrive_warmup_requests} requests: the schema's "
+        "custom fields and activity types, created one at a time, which a migration makes beforehand in `setup`). "
+        "Baseline: the same tap with the SDK's plain `links.next` pager, and the "
         "target with `max_writes_in_flight: 1`, each run side by side with ours (own API key / account), so "
         "both share the machine's noise. Records per CPU-s is the plugin "
-        "process's own CPU time (the sandboxes' excluded). Projection: Cliniko requests counted (standard) or "
+        "process's own CPU time (the sandboxes' excluded). The target's objects/s is its steady rate, from its "
+        "first Pipedrive request over a window of the standard clinic; the small clinic's row includes start-up "
+        "(imports, the map, Pipedrive's field lists). Projection: Cliniko requests counted (standard) or "
         "scaled from counts (large), Pipedrive requests and tokens per source record from the small clinic's full "
         "run, at the rates measured above; the daily token budget is spent at that rate, then the run resumes "
         "the next UTC day (a run starting at 00:00 UTC); tap and target overlap (one pipeline).",

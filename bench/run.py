@@ -131,7 +131,8 @@ def cliniko_limited(s: Scenario, work: Path) -> dict[str, Any]:
                                   timeout_s=timeout_s, counter=lambda: sum(cliniko.statuses(agent).values()))
             assert window is not None
             statuses = cliniko.statuses(agent)
-            return {"window_requests": window.requests + 1, "window_s": round(window.seconds, 2),
+            return {"window_requests": window.requests, "window_s": round(window.seconds, 2),
+                    "warmup_requests": s.pipedrive_warmup_requests,
                     "rate_per_min": round(window.rate() * 60, 1),
                     "allowed_ratio": _round(cliniko_ratio(window, s.cliniko_per_minute)),
                     "responses_429": statuses.get(429, 0),
@@ -172,11 +173,13 @@ def pipedrive_limited(s: Scenario, work: Path, singer: Path) -> dict[str, Any]:
                 sandboxes.staff_as_users(cliniko, pipedrive)
                 pipedrive.latency(s.latency_ms)
                 cfg = plugins.target_config(pipedrive.url, folder, map_path, s.plan, s.seats, sequential=sequential)
-                run, window = run_target(cfg, pipedrive, singer, folder, "apply", timeout_s=s.pipedrive_window_s)
+                run, window = run_target(cfg, pipedrive, singer, folder, "apply", timeout_s=s.pipedrive_window_s,
+                                         skip=s.pipedrive_warmup_requests)
                 assert window is not None
                 usage = pipedrive.admin("/_admin/usage")
             n_search = searches(usage)
-            return {"window_requests": window.requests + 1, "window_s": round(window.seconds, 2),
+            return {"window_requests": window.requests, "window_s": round(window.seconds, 2),
+                    "warmup_requests": s.pipedrive_warmup_requests,
                     "rate_per_s": round(window.rate(), 2), "searches": n_search,
                     "allowed_ratio": _round(pipedrive_ratio(window.requests, n_search, window.seconds, s.burst,
                                                             s_search(usage))),
@@ -192,6 +195,32 @@ def pipedrive_limited(s: Scenario, work: Path, singer: Path) -> dict[str, Any]:
                                                    "(it writes sequentially)"}}
         ours, baseline = both(lambda: client("target", False), lambda: client("baseline_target", True))
     return {"target": ours, "baseline_target": baseline, "side_by_side": True}
+
+
+def machinery_target(s: Scenario, work: Path, singer: Path) -> dict[str, Any]:
+    """The target alone, limits and latency off, on the standard clinic for a window: its steady rate
+    (the small clinic's run is mostly start-up: imports, the map, Pipedrive's field lists)."""
+    map_path = plugins.confirmed_map(work)
+    log(f"standard clinic, limits off: target for {s.target_window_s:.0f} s")
+    with sandboxes.cliniko("standard", clinic_db(s, "standard")) as cliniko, \
+            sandboxes.pipedrive(None, "--no-limits") as pipedrive:
+        sandboxes.staff_as_users(cliniko, pipedrive)
+        folder = work / "standard-target"
+        folder.mkdir(parents=True, exist_ok=True)
+        cfg = plugins.target_config(pipedrive.url, folder, map_path, s.plan, s.seats, limits=False)
+        run, window = run_target(cfg, pipedrive, singer, folder, "apply", timeout_s=s.target_window_s,
+                                 skip=s.pipedrive_warmup_requests)
+        assert window is not None
+        usage = pipedrive.admin("/_admin/usage")
+    writes = sum(v["count"] for op, v in usage.get("by_operation", {}).items()
+                 if op.split(" ", 1)[0] in ("POST", "PATCH", "PUT"))
+    # the window's requests are nearly all writes; scale by the run's share of writes to count objects only
+    in_window = round(window.requests * writes / max(1, usage["requests"]))
+    return {"window_s": round(window.seconds, 2), "requests": window.requests, "objects_written": in_window,
+            "objects_per_s": round(in_window / window.seconds, 1) if window.seconds > 0 else None,
+            "objects_written_whole_run": writes,
+            "objects_per_cpu_s": round(writes / max(run.cpu_s, 0.01), 1), "target_cpu_s": round(run.cpu_s, 2),
+            "sandbox_cpu_s": round(run.sandbox_cpu_s, 2), "peak_rss_mb": round(run.peak_rss_mb, 1)}
 
 
 def s_search(usage: dict[str, Any]) -> int:
@@ -216,6 +245,7 @@ def main() -> int:
     results["machinery"] = {"small": machinery_small(s, work),
                             "standard": machinery_read(s, work, "standard", None),
                             "large": machinery_read(s, work, "large", s.large_window_s)}
+    results["machinery"]["standard_target"] = machinery_target(s, work, work / "standard-tap.singer")
     results["cliniko_limited"] = cliniko_limited(s, work)
     results["pipedrive_limited"] = pipedrive_limited(s, work, work / "standard-tap.singer")
     results["projection"] = report.projection(s, results)

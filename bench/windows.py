@@ -34,20 +34,25 @@ class Window:
 
 
 def watch(count: Callable[[], int], alive: Callable[[], bool], stop_at: int | None, timeout_s: float,
-          on_sample: Callable[[float], Any] | None = None) -> Window:
-    """Poll `count` until it reaches `stop_at`, `timeout_s` after the first request, or the client exits."""
+          on_sample: Callable[[float], Any] | None = None, skip: int = 0) -> Window:
+    """Poll `count` until it reaches `stop_at`, `timeout_s` after the window opened, or the client exits.
+
+    The window opens at the first request, or once `skip` requests are done (a target's schema
+    writes, made one at a time, which a real migration makes beforehand in `setup`).
+    """
     start_count = count()
     first: float | None = None
+    opened_at = 1
     window = Window()
     while True:
         now, seen = time.monotonic(), count() - start_count
         window.samples.append((now, seen))
         if on_sample is not None:
             on_sample(now)
-        if first is None and seen >= 1:
-            first = now
+        if first is None and seen >= skip + 1:
+            first, opened_at = now, seen
         if first is not None:
-            window.requests, window.seconds = seen - 1, now - first
+            window.requests, window.seconds = seen - opened_at, now - first
             if (stop_at is not None and seen >= stop_at) or now - first >= timeout_s:
                 return window
         if not alive():
