@@ -42,10 +42,11 @@ def link_id(link: Any) -> str | None:
     url = links.get("self") if isinstance(links, dict) else None
     if not isinstance(url, str):
         return None
-    path = url.split("?", 1)[0].split("#", 1)[0]
-    if "://" in path:
-        path = path.split("://", 1)[1].partition("/")[2]
-    last = path.rstrip("/").rsplit("/", 1)[-1]
+    if "?" in url or "#" in url:
+        url = url.split("?", 1)[0].split("#", 1)[0]
+    head, _, last = url.rstrip("/").rpartition("/")
+    if not head or head.endswith("/"):  # "https://123": a host, not a path segment
+        return None
     return last if last.isdigit() and last.isascii() else None
 
 

@@ -43,6 +43,10 @@ def test_link_id_parses_one_record_links_only() -> None:
     assert link_id(None) is None
     assert link_id({}) is None
     assert link_id({"links": {"self": 42}}) is None
+    assert link_id({"links": {"self": "https://x/v1/patients/12/"}}) == "12"
+    assert link_id({"links": {"self": "https://x/v1/patients/5#top"}}) == "5"
+    assert link_id({"links": {"self": "https://123"}}) is None  # a host, not a record
+    assert link_id({"links": {"self": "https://x/v1/patients/\u0663"}}) is None  # a digit, but not ASCII
 
 
 def test_every_schema_link_gets_an_id_column() -> None:
