@@ -138,6 +138,8 @@ def markdown(s: Scenario, results: dict[str, Any]) -> str:
     ]
     for label, run in (("tap, small clinic", small["tap"]), ("baseline tap, small clinic", small["baseline_tap"]),
                        ("tap, standard clinic (full read)", std),
+                       *((("baseline tap, standard clinic (full read)", std["baseline_tap"]),)
+                         if std.get("baseline_tap") else ()),
                        (f"tap, large clinic (first {large['seconds']:.0f} s)", large)):
         lines.append(f"| {label} | {run['records']} | {run['seconds']:.1f} | {run['records'] / run['seconds']:.0f} | "
                      f"{run['records'] / max(run['cpu_s'], 0.01):.0f} | {run['peak_rss_mb']:.0f} |")
@@ -151,6 +153,10 @@ def markdown(s: Scenario, results: dict[str, Any]) -> str:
                  f"{st_t['objects_per_cpu_s']:.0f} | {st_t['peak_rss_mb']:.0f} |")
     lines.append(f"| target at the limits, standard clinic (first {tgt['window_s']:.0f} s) | | | | | "
                  f"{tgt['peak_rss_mb']:.0f} |")
+    if std.get("baseline_tap"):
+        base = std["baseline_tap"]
+        lines += ["", f"Tap with pages fetched ahead / baseline tap (one page at a time), standard clinic, limits off: "
+                      f"{_ratio(std['records'] / std['seconds'], base['records'] / base['seconds'])} records/s."]
     settled = [mb for t, mb in std["rss_timeline_mb"] if t >= 10]
     if settled:
         lines += ["", f"Tap RSS during the standard clinic's full read, sampled every 0.5 s from 10 s to the end: "

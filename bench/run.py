@@ -105,8 +105,12 @@ def machinery_read(s: Scenario, work: Path, size: str, window_s: float | None) -
         config = plugins.tap_config(cliniko.url, work / f"{size}-files", 0)
         config.pop("attachments_dir")  # records only: attachment bytes are counted as requests below
         run, _ = run_tap(plugins.TAP, config, cliniko, work, f"{size}-tap", timeout_s=window_s)
+        baseline = None
+        if window_s is None:  # the whole clinic again with the SDK's pager: pages one at a time, no prefetch
+            log(f"{size} clinic, limits off: baseline tap")
+            baseline, _ = run_tap(plugins.BASELINE_TAP, config, cliniko, work, f"{size}-baseline_tap")
     return {**run.as_dict(), "complete": window_s is None, "sandbox_start_s": round(ready_s, 1),
-            "clinic_counts": counts}
+            "clinic_counts": counts, "baseline_tap": baseline.as_dict() if baseline else None}
 
 
 def both(first: Callable[[], dict[str, Any]], second: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], ...]:
