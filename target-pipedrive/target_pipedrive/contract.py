@@ -88,11 +88,11 @@ def _describe(error: ValidationError) -> str:
 
 def _has_lone_surrogate(value: Any) -> bool:
     if isinstance(value, str):
-        return LONE_SURROGATE.search(value) is not None
-    if isinstance(value, dict):
-        return any(_has_lone_surrogate(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_lone_surrogate(v) for v in value)
+        return not value.isascii() and LONE_SURROGATE.search(value) is not None
+    if isinstance(value, dict | list):
+        for item in value.values() if isinstance(value, dict) else value:
+            if not isinstance(item, int | float | bool | None) and _has_lone_surrogate(item):
+                return True
     return False
 
 

@@ -19,14 +19,14 @@ Check = Callable[[Any], bool]
 
 ANNOTATIONS = frozenset({"$schema", "$id", "$defs", "$comment", "title", "description", "format", "examples",
                          "default", "deprecated", "readOnly", "writeOnly"})  # format: not asserted by default
-_TYPES: dict[str, Callable[[Any], bool]] = {
-    "string": lambda v: type(v) is str,
-    "integer": lambda v: type(v) is int,  # floats like 1.0 are integers to jsonschema: left to it
-    "number": lambda v: type(v) is int or type(v) is float,
-    "boolean": lambda v: type(v) is bool,
-    "null": lambda v: v is None,
-    "object": lambda v: type(v) is dict,
-    "array": lambda v: type(v) is list,
+_TYPES: dict[str, tuple[type, ...]] = {  # exact Python types only: subclasses and the like are left to jsonschema
+    "string": (str,),
+    "integer": (int,),  # floats like 1.0 are integers to jsonschema: left to it
+    "number": (int, float),
+    "boolean": (bool,),
+    "null": (type(None),),
+    "object": (dict,),
+    "array": (list,),
 }
 _EXACT_UNDER_NOT = frozenset({"pattern", "minLength", "maxLength"})  # predicates that are exact for any value
 
@@ -76,8 +76,8 @@ def _type(value: Any, _schema: dict[str, Any], _defs: dict[str, Any]) -> Check:
     names = [value] if isinstance(value, str) else list(value)
     if any(name not in _TYPES for name in names):
         raise Unsupported(f"type {value}")
-    tests = [_TYPES[name] for name in names]
-    return lambda v: any(test(v) for test in tests)
+    exact = frozenset(t for name in names for t in _TYPES[name])
+    return lambda v: type(v) in exact
 
 
 def _enum(values: Any, _schema: dict[str, Any], _defs: dict[str, Any]) -> Check:
