@@ -1,7 +1,8 @@
 """`sample_patients`: the first N patients (lowest ids) and only the records that belong to them.
 
 The patient ids are chosen once per run with a request sorted by id, so a sample is the
-same patients every time. Ids that belong to them through another resource (their
+same patients every time; a chosen patient that was merged into another brings the survivor
+along (the map moves a merged patient's records to it). Ids that belong to them through another resource (their
 invoices, the bookings they attend) are looked up on first use, so the result does not
 depend on the order streams are synced in. Streams narrow the request server-side where
 Cliniko filters by `patient_id` and drop non-members client-side everywhere. Reference
@@ -13,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from tap_cliniko.rows import add_link_ids
+
 if TYPE_CHECKING:
     from tap_cliniko.client import ClinikoStream
 
@@ -20,6 +23,16 @@ IDS_PER_FILTER = 100  # ids per `field:=a,b,c` filter, to keep URLs short
 
 #: (resource, query filters, field to collect) -> values; the tap's paced, retried lister
 IdLister = Callable[[str, list[str], str], list[str]]
+
+
+def merged_into(rows: Iterable[dict[str, Any]], links: tuple[tuple[str, str], ...]) -> set[str]:
+    """The patients these patient rows were merged into."""
+    found = set()
+    for row in rows:
+        add_link_ids(row, links)
+        if row.get("merged_with_patient_id"):
+            found.add(str(row["merged_with_patient_id"]))
+    return found
 
 
 def id_filters(field: str, ids: Iterable[str]) -> list[list[str]]:

@@ -18,7 +18,7 @@ from tap_cliniko.pacing import RequestPacer
 from tap_cliniko.pagination import PagingError
 from tap_cliniko.progress import Progress
 from tap_cliniko.rows import add_link_ids
-from tap_cliniko.sampling import SampleScope
+from tap_cliniko.sampling import SampleScope, id_filters, merged_into
 from tap_cliniko.settings import CONFIG_SCHEMA, DEFAULT_MAX_RPM, api_base_url, insecure_base_url
 from tap_cliniko.streams import STREAM_TYPES
 
@@ -81,9 +81,16 @@ class TapCliniko(Tap):
         return rows[:limit] if limit is not None else rows
 
     def _first_patient_ids(self, n: int) -> list[str]:
-        """The N lowest patient ids, archived and deleted ones included."""
-        hidden = self.streams["patients"].soft_delete_filters()  # type: ignore[attr-defined]
-        return [str(r["id"]) for r in self._pages("patients", {"q[]": hidden}, limit=n)]
+        """The N lowest patient ids, archived and deleted ones included, and every patient one of them was
+        merged into: a merged patient's records belong to the survivor, which must be in the sample too."""
+        stream: ClinikoStream = self.streams["patients"]  # type: ignore[assignment]
+        hidden = stream.soft_delete_filters()
+        rows = self._pages("patients", {"q[]": hidden}, limit=n)
+        ids = [str(r["id"]) for r in rows]
+        while survivors := sorted(merged_into(rows, stream.row_shape.links) - set(ids), key=int):
+            ids += survivors
+            rows = [r for f in id_filters("id", survivors) for r in self._pages("patients", {"q[]": hidden + f})]
+        return ids
 
     def _list_values(self, resource: str, filters: list[str], field: str) -> list[str]:
         stream: ClinikoStream = self.streams[resource]  # type: ignore[assignment]

@@ -80,7 +80,10 @@ def test_sample_emits_the_first_patients_and_only_their_records(tmp_path: Path, 
     run = run_tap(tmp_path, tap_config(cliniko_sandbox, sample_patients=n))
     assert run.returncode == 0, run.stderr[-2000:]
     everyone = cliniko_sandbox.admin("GET", "/_admin/records/patients")["patients"]
-    chosen = {p["id"] for p in sorted(everyone, key=lambda p: int(p["id"]))[:n]}
+    first = {p["id"] for p in sorted(everyone, key=lambda p: int(p["id"]))[:n]}
+    merged, survivor = str(cliniko_sandbox.edge("patient_merged")), str(cliniko_sandbox.edge("patient_merge_survivor"))
+    assert merged in first and survivor not in first, "the clinic no longer samples a merge: the test proves less"
+    chosen = first | {survivor}  # the merged patient's records belong to the patient it was merged into
     assert set(run.ids("patients")) == chosen
     for stream in ("individual_appointments", "attendees", "treatment_notes", "invoices", "communications",
                    "medical_alerts", "patient_cases", "patient_attachments"):
