@@ -24,7 +24,7 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.helpers.types import Context
 
 from tap_cliniko.pacing import RequestPacer
-from tap_cliniko.pagination import KeysetPaginator, row_position
+from tap_cliniko.pagination import KeysetPaginator, page_body, row_position
 from tap_cliniko.prefetch import Ahead, Page
 from tap_cliniko.progress import Progress
 from tap_cliniko.rows import RowShape, may_hold_surrogates, valid_text
@@ -192,7 +192,7 @@ class ClinikoStream(RESTStream[Any]):
         if key is None:
             return
         try:
-            body = response.json()
+            body = page_body(response)
         except ValueError:
             raise RetriableAPIError(f"Cliniko sent a page of /{self.name} that is not valid JSON", response) from None
         rows = body.get(key) if isinstance(body, dict) else None
@@ -252,7 +252,7 @@ class ClinikoStream(RESTStream[Any]):
 
     # -- responses ---------------------------------------------------------------
     def parse_response(self, response: requests.Response) -> Iterable[dict[str, Any]]:
-        body = response.json()
+        body = page_body(response)
         self._note_server_time(response)
         if "total_entries" in body and getattr(self, "_total", None) is None:
             self._total = body["total_entries"]

@@ -23,6 +23,14 @@ from urllib.parse import ParseResult, parse_qs, urlencode, urlparse
 from singer_sdk.pagination import BaseHATEOASPaginator
 
 
+def page_body(response: Any) -> Any:
+    """A page's parsed JSON, parsed once: the check, the paginator and the rows all read it."""
+    body = getattr(response, "_parsed_body", None)
+    if body is None:
+        body = response._parsed_body = response.json()  # ValueError (not JSON) is not kept: raised each time
+    return body
+
+
 class PagingError(Exception):
     """Cliniko's pages do not advance (a `next` link that loops); one sentence, safe to print."""
 
@@ -68,7 +76,7 @@ class KeysetPaginator(BaseHATEOASPaginator):
 
     def plan(self, response: Any) -> Cursor | None:
         """Where the next request starts, or None when the stream is exhausted."""
-        body = response.json()
+        body = page_body(response)
         positions = [p for p in map(row_position, body.get(self.records_key) or []) if p is not None]
         has_more = bool((body.get("links") or {}).get("next"))
         current = self.cursor
