@@ -7,10 +7,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import requests
 
 from tap_cliniko.attachments import safe_file_name
 from tap_cliniko.pacing import RequestPacer
-from tap_cliniko.pagination import Cursor, KeysetPaginator
+from tap_cliniko.pagination import Cursor, KeysetPaginator, page_body
 from tap_cliniko.rows import RowShape, add_link_ids, link_id, may_hold_surrogates, valid_text
 from tap_cliniko.settings import api_base_url, insecure_base_url, shard_of
 
@@ -178,3 +179,20 @@ def test_only_pages_with_a_surrogate_escape_need_the_text_pass() -> None:
     assert not may_hold_surrogates('{"notes": "plain, é and 😀 as UTF-8, \\u00e9"}'.encode())
     assert valid_text({"a": ["x\ud800y"]}) == {"a": ["x\ufffdy"]}
     assert valid_text("😀") == "😀"
+
+
+def _page(raw: bytes) -> requests.Response:
+    response = requests.Response()
+    response._content, response.status_code, response.encoding = raw, 200, "utf-8"
+    return response
+
+
+def test_a_page_is_parsed_once_and_what_the_fast_parser_refuses_is_parsed_as_before() -> None:
+    page = _page(b'{"patients": [{"id": "1", "first_name": "Zo\\u00eb \xf0\x9f\x98\x80"}]}')
+    body = page_body(page)
+    assert body == {"patients": [{"id": "1", "first_name": "Zoë 😀"}]}
+    assert page_body(page) is body  # the check, the paginator and the rows share one parse
+    lone = page_body(_page(b'{"patients": [{"id": "1", "notes": "a\\ud800b"}]}'))  # msgspec refuses, json takes it
+    assert valid_text(lone)["patients"][0]["notes"] == "a\ufffdb"
+    with pytest.raises(ValueError):
+        page_body(_page(b'{"patients": [{"id": "1", "first_na'))
