@@ -50,7 +50,8 @@ def watch(count: Callable[[], int], alive: Callable[[], bool], stop_at: int | No
         if on_sample is not None:
             on_sample(now)
         if first is None and seen >= skip + 1:
-            first, opened_at = now, seen
+            # from the first request (k x limit + 1 ends a window exactly), or from where setup's writes ended
+            first, opened_at = now, (seen if skip else 1)
         if first is not None:
             window.requests, window.seconds = seen - opened_at, now - first
             if (stop_at is not None and seen >= stop_at) or now - first >= timeout_s:

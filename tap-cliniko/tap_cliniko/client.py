@@ -258,7 +258,7 @@ class ClinikoStream(RESTStream[Any]):
             self._total = body["total_entries"]
             self.progress.expect(self.name, int(body["total_entries"]))
         cursor = self._page_cursor
-        clean = may_hold_surrogates(response.content)
+        needs_text_pass = may_hold_surrogates(response.content)
         for row in body[self.records_key]:
             position = row_position(row)
             if cursor is not None and position is not None and not cursor.is_after(*position):
@@ -266,7 +266,7 @@ class ClinikoStream(RESTStream[Any]):
             if not isinstance(row, dict):
                 self.logger.warning("Skipped an entry of /%s that is not an object", self.name)
                 continue
-            yield valid_text(row) if clean else row
+            yield valid_text(row) if needs_text_pass else row
 
     @cached_property
     def row_shape(self) -> RowShape:
