@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable, Iterator
 from functools import cached_property
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 import requests
 from requests.auth import HTTPBasicAuth
@@ -33,6 +33,17 @@ from tap_cliniko.settings import api_base_url
 SOFT_DELETE_FIELDS = ("archived_at", "cancelled_at", "deleted_at")
 MAX_TRIES = 12
 MAX_WAIT_S = 60.0
+
+
+def _rows_before(response: requests.Response) -> int:
+    """How many rows of the result set come before this page (its `page` and `per_page`)."""
+    request = getattr(response, "request", None)
+    query = parse_qs(urlparse(getattr(request, "url", "") or "").query)
+    try:
+        page, per_page = int(query.get("page", ["1"])[-1]), int(query.get("per_page", ["100"])[-1])
+    except ValueError:
+        return 0
+    return max(0, page - 1) * per_page
 
 
 class ClinikoError(Exception):
@@ -198,7 +209,10 @@ class ClinikoStream(RESTStream[Any]):
         rows = body.get(key) if isinstance(body, dict) else None
         if not isinstance(rows, list):
             raise RetriableAPIError(f"Cliniko sent a page of /{self.name} without a `{key}` list", response)
-        if not rows and (body.get("links") or {}).get("next"):
+        total = body.get("total_entries")
+        counted = isinstance(total, int) and not isinstance(total, bool) and total > _rows_before(response)
+        if not rows and ((body.get("links") or {}).get("next") or counted):
+            # a `next` link, or a count of rows this page should start with: either way rows were withheld
             raise RetriableAPIError(f"Cliniko sent an empty page of /{self.name} that says more rows follow",
                                     response)
 

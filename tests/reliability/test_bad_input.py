@@ -270,6 +270,25 @@ def test_pages_that_never_advance_end_the_tap_in_time(tmp_path: Path, empty_clin
     assert len(message) == 1 and "/patients" in message[0] and says in message[0], run.stderr[-2000:]
 
 
+def test_an_empty_page_without_a_next_link_that_counts_rows_is_refused(tmp_path: Path, empty_clinic: Any) -> None:
+    """Three patients share one second and two the next: page 2 (the rest of the tie) is one row and has no
+    `next` link. Served empty, only its count (`total_entries`) says a row was withheld; taking it as the
+    end would lose three patients without a word."""
+    from tap_helpers import run_tap
+
+    ids = paged_clinic(empty_clinic)
+    for n, pid in enumerate(sorted(ids, key=int)):
+        stamp = "2024-05-01T10:00:00Z" if n < 3 else "2024-05-01T10:00:01Z"
+        empty_clinic.admin("POST", "/_admin/mutate", {"resource": "patients", "id": pid, "set": {},
+                                                      "updated_at": stamp})
+    empty_clinic.admin("POST", "/_admin/responses", {"path": "/v1/patients", "after": 2, "times": None,
+                                                     "empty": True})
+    run = run_tap(tmp_path, tap_config(empty_clinic, page_size=2), timeout=30)
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr[-2000:]
+    message = [line for line in run.stderr.splitlines() if line.startswith("tap-cliniko: ")]
+    assert len(message) == 1 and "/patients" in message[0] and "empty page" in message[0], run.stderr[-2000:]
+
+
 def test_invalid_utf8_and_duplicate_ids_across_pages(tmp_path: Path, empty_clinic: Any, pipedrive_sandbox: Any
                                                      ) -> None:
     """Bytes that are not UTF-8 become U+FFFD; a row served again under another row's id, two pages on,
