@@ -310,11 +310,11 @@ class SandboxServer(ThreadingHTTPServer):
     def stop(self) -> None:
         self.shutdown()
         self.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that hung up mid-request (a killed run, a test's dropped connection) is no error."""
         if isinstance(sys.exc_info()[1], ConnectionError):
             return
         super().handle_error(request, client_address)
-        if self._thread is not None:
-            self._thread.join(timeout=5)
