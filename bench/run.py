@@ -135,8 +135,7 @@ def cliniko_limited(s: Scenario, work: Path) -> dict[str, Any]:
                                   timeout_s=timeout_s, counter=lambda: sum(cliniko.statuses(agent).values()))
             assert window is not None
             statuses = cliniko.statuses(agent)
-            return {"window_requests": window.requests, "window_s": round(window.seconds, 2),
-                    "warmup_requests": s.pipedrive_warmup_requests,
+            return {"window_requests": window.requests + 1, "window_s": round(window.seconds, 2),
                     "rate_per_min": round(window.rate() * 60, 1),
                     "allowed_ratio": _round(cliniko_ratio(window, s.cliniko_per_minute)),
                     "responses_429": statuses.get(429, 0),

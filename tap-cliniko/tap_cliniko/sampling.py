@@ -2,8 +2,8 @@
 
 The patient ids are chosen once per run with a request sorted by id, so a sample is the
 same patients every time; a chosen patient that was merged into another brings the survivor
-along (the map moves a merged patient's records to it). Ids that belong to them through another resource (their
-invoices, the bookings they attend) are looked up on first use, so the result does not
+along (the map moves a merged patient's records to it). Ids that belong to them through
+another resource (their invoices, the bookings they attend) are looked up on first use, so the result does not
 depend on the order streams are synced in. Streams narrow the request server-side where
 Cliniko filters by `patient_id` and drop non-members client-side everywhere. Reference
 data (practitioners, businesses, products, ...) is kept whole.
