@@ -24,8 +24,9 @@ from typing import Any
 
 from cliniko_map import policies as policies_module
 from cliniko_map.artifacts import write_bytes
+from cliniko_map.compiled import CompiledOutput, compile_rules
 from cliniko_map.compiler import compile_map
-from cliniko_map.evaluate import Env, call, evaluate
+from cliniko_map.evaluate import Env, Value
 from cliniko_map.functions.patient_fields import cf_options
 from cliniko_map.functions.people import owner_email, practitioner_label
 from cliniko_map.names import CLINIKO_STREAMS
@@ -82,6 +83,7 @@ class Map:
         self.now = (now or datetime.now(UTC)).astimezone(UTC)
         self.artifact_paths: dict[str, Path] = {}
         self._option_cache: dict[str, list[str]] = {}
+        self._rules = compile_rules(spec)
 
     # -- loading ----------------------------------------------------------------------------
     @classmethod
@@ -193,8 +195,7 @@ class Map:
         for name in list(self.state.artifacts_dirty):
             artifact = self.spec.artifacts.get(name)
             if artifact is not None:
-                env = self._env({}, ())
-                value = call(artifact.compute, env)
+                value = self._rules.artifacts[name](self._env({}))
                 data = value if isinstance(value, bytes) else (
                     json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
                 path = self.output_dir / artifact.file
@@ -220,14 +221,12 @@ class Map:
         """Stateless rollup: person custom fields (by label) from ALL of a group's rows, e.g.
         every invoice (kept fields) of one patient. `apply`/`flush` use the same code."""
         spec = self.spec.rollups[rollup]
-        computed = call(spec.compute, self._env({}, ()), **{p: parts.get(p, []) for p in spec.parts})
+        computed = self._rules.rollups[rollup](self._env({}), **{p: parts.get(p, []) for p in spec.parts})
         return {self.spec.custom_fields[fid].label: computed.get(key) for fid, key in spec.custom_fields}
 
     # -- internals -----------------------------------------------------------------------------
-    def _env(self, record: dict[str, Any], extra: tuple[Any, ...]) -> Env:
-        env = Env(record=record, state=self.state, policies=self.spec.policies, now=self.now, prefix=self.spec.prefix,
-                  var_specs=dict(self.spec.vars), file=self.spec.file)
-        return env.with_vars(extra)
+    def _env(self, record: dict[str, Any], var_fns: dict[str, Value] | None = None) -> Env:
+        return Env(record, self.state, self.now, self._rules.vars if var_fns is None else var_fns)
 
     def _key(self, stream: str, rid: Any) -> str:
         return f"{self.spec.prefix}:{CLINIKO_STREAMS.get(stream, stream)}:{rid}"
@@ -249,8 +248,8 @@ class Map:
         if spec.rollup:
             self._rollup_part(spec, record, in_key, result, clinical_off)
         skip_reason: str | None = None
-        for index, output in enumerate(spec.outputs):
-            reason = self._output(spec, output, record, result, clinical_off)
+        for index, (output, rules) in enumerate(zip(spec.outputs, self._rules.outputs[stream], strict=True)):
+            reason = self._output(spec, output, rules, record, result, clinical_off)
             if index == 0:
                 skip_reason = reason
                 if remember and spec.remembers:
@@ -281,55 +280,52 @@ class Map:
             for stream, dependant in self.state.dependants(spec.name, rid):
                 self._map(stream, dependant, result, remember=False, depth=depth + 1)
 
-    def _waiting_on(self, needs: tuple[Any, ...], env: Env, stream: str, record: dict[str, Any],
+    def _waiting_on(self, needs: tuple[tuple[str, Value], ...], env: Env, stream: str, record: dict[str, Any],
                     keep_watching: bool) -> str | None:
         """Register the record as dependant on each needed row; the first missing one, if any."""
         missing = None
-        for need in needs:
-            row_id = evaluate(need.by, env)
+        for table, by in needs:
+            row_id = by(env)
             if row_id in (None, ""):
-                return f"no {need.table} reference"
-            present = self.state.row(need.table, row_id) is not None
+                return f"no {table} reference"
+            present = self.state.row(table, row_id) is not None
             if keep_watching or not present:
-                self.state.wait_for(need.table, str(row_id), stream, record)
+                self.state.wait_for(table, str(row_id), stream, record)
             if not present and missing is None:
-                missing = f"{need.table}:{row_id}"
+                missing = f"{table}:{row_id}"
         return missing
 
-    def _output(self, spec: StreamSpec, output: Output, record: dict[str, Any], result: MapResult,
-                clinical_off: bool) -> str | None:
+    def _output(self, spec: StreamSpec, output: Output, rules: CompiledOutput, record: dict[str, Any],
+                result: MapResult, clinical_off: bool) -> str | None:
         """Build one output record; returns the skip reason (None when emitted or deferred)."""
-        env = self._env(record, output.vars)
-        key = env.source_key(output.key_kind, evaluate(output.key_by, env)) or self._key(spec.name, record["id"])
-        exclude = self.spec.policies["exclude_clinical"]
-        if clinical_off or (output.clinical and exclude):
+        env = Env(record, self.state, self.now, rules.vars)
+        by = rules.key_by(env)
+        key = self._key(spec.name, record["id"]) if by in (None, "") else f"{rules.key_head}{by}"
+        if clinical_off or (output.clinical and self.spec.policies["exclude_clinical"]):
             result.skipped.append((key, "privacy: exclude_clinical"))
             return "privacy: exclude_clinical"
-        if output.needs:
-            waiting = self._waiting_on(output.needs, env, spec.name, record, keep_watching=True)
+        if rules.needs:
+            waiting = self._waiting_on(rules.needs, env, spec.name, record, keep_watching=True)
             if waiting and waiting.startswith("no "):
                 result.skipped.append((key, waiting))
                 return waiting
             if waiting:
                 result.deferred.append((key, f"waiting for {waiting}"))
                 return None
-        for rule in output.skip_if:
-            reason = evaluate(rule, env)
+        for rule, line in rules.skip_if:
+            reason = rule(env)
             if reason:
-                text = reason if isinstance(reason, str) else f"skip rule on line {rule.line}"
+                text = reason if isinstance(reason, str) else f"skip rule on line {line}"
                 result.skipped.append((key, text))
                 return text
         out: dict[str, Any] = {"source_key": key}
-        for name, value_spec in output.fields:
-            if exclude and name in output.clinical_fields:
-                continue
-            value = evaluate(value_spec, env)
+        for name, field in rules.fields:
+            value = field(env)
             if value is not None:
                 out[name] = value
         if output.custom_fields:
-            out["custom_fields"] = {self.spec.custom_fields[fid].label: evaluate(value_spec, env)
-                                    for fid, value_spec in output.custom_fields
-                                    if self._defined(fid) and not (exclude and fid in output.clinical_fields)}
+            out["custom_fields"] = {label: field(env) for label, fid, field, optioned in rules.custom_fields
+                                    if not optioned or self._options(fid)}
         if output.to == "persons":
             self.state.persons[key] = json.loads(json.dumps(out))
             out = self._with_rollups(key, out)
@@ -353,8 +349,8 @@ class Map:
     def _rollup_part(self, spec: StreamSpec, record: dict[str, Any], in_key: str, result: MapResult,
                      clinical_off: bool) -> None:
         rollup = self.spec.rollups[spec.rollup or ""]
-        part = rollup.parts[spec.name]
-        env = self._env(record, ())
+        part = self._rules.parts[(rollup.name, spec.name)]
+        env = self._env(record)
         rid = str(record["id"])
         if part.needs:
             waiting = self._waiting_on(part.needs, env, spec.name, record, keep_watching=False)
@@ -362,22 +358,22 @@ class Map:
                 (result.skipped if waiting.startswith("no ") else result.deferred).append(
                     (in_key, waiting if waiting.startswith("no ") else f"waiting for {waiting}"))
                 return
-        group = evaluate(part.by, env)
+        group = part.by(env)
         if group in (None, ""):
             result.skipped.append((in_key, f"no {rollup.group_kind} to add it to"))
             return
         group = str(group)
         reason = "privacy: exclude_clinical" if clinical_off else None
-        for rule in part.skip_if:
+        for rule, line in part.skip_if:
             if reason:
                 break
-            found = evaluate(rule, env)
-            reason = (found if isinstance(found, str) else f"skip rule on line {rule.line}") if found else None
+            found = rule(env)
+            reason = (found if isinstance(found, str) else f"skip rule on line {line}") if found else None
         if reason:
             self.state.drop_part(rollup.name, group, spec.name, rid)
             result.skipped.append((in_key, reason))
             return
-        row = {name: evaluate(value_spec, env) for name, value_spec in part.keep}
+        row = {name: keep(env) for name, keep in part.keep}
         row.setdefault("id", rid)
         self.state.put_part(rollup.name, group, spec.name, rid, row)
         result.rolled_up.append((in_key, self._group_key(rollup, group)))
@@ -406,7 +402,7 @@ class Map:
         if not any(rows.values()):
             self.state.clean(rollup.name, group)
             return
-        data = call(rollup.compute, self._env({}, ()), **{p: rows.get(p, []) for p in rollup.parts})
+        data = self._rules.rollups[rollup.name](self._env({}), **{p: rows.get(p, []) for p in rollup.parts})
         path = self.output_dir / rollup.name / f"{group}{Path(rollup.file_name or '').suffix}"
         digest = write_bytes(path, data)
         result.append(("files", {"source_key": f"{self.spec.prefix}:{rollup.key_kind}:{group}",

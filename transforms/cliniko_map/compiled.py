@@ -1,0 +1,80 @@
+"""The map's rules as closures, built once per loaded map so a record costs direct calls.
+
+Everything that depends only on the map (its policies, prefix, custom field labels, which
+fields `exclude_clinical` drops) is settled here; what depends on the record or the map's
+memory (vars, lookups, custom field options from settings) is left to run time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from cliniko_map.evaluate import Value, compile_call, compile_value
+from cliniko_map.spec import MapSpec, Need, Output, Part, Spec
+
+
+@dataclass(frozen=True)
+class CompiledOutput:
+    vars: dict[str, Value]  # the map's vars with the output's own over them
+    key_head: str  # "<prefix>:<key kind>:"
+    key_by: Value
+    needs: tuple[tuple[str, Value], ...]
+    skip_if: tuple[tuple[Value, int], ...]
+    fields: tuple[tuple[str, Value], ...]  # without those exclude_clinical drops
+    custom_fields: tuple[tuple[str, str, Value, bool], ...]  # label, id, value, options decide if defined
+
+
+@dataclass(frozen=True)
+class CompiledPart:
+    by: Value
+    needs: tuple[tuple[str, Value], ...]
+    skip_if: tuple[tuple[Value, int], ...]
+    keep: tuple[tuple[str, Value], ...]
+
+
+@dataclass(frozen=True)
+class CompiledMap:
+    vars: dict[str, Value]
+    outputs: dict[str, tuple[CompiledOutput, ...]]  # by stream, parallel to StreamSpec.outputs
+    parts: dict[tuple[str, str], CompiledPart]  # by (rollup, stream)
+    rollups: dict[str, Callable[..., Any]]  # rollup name -> its compute (env, **parts)
+    artifacts: dict[str, Callable[..., Any]]
+
+
+def compile_rules(spec: MapSpec) -> CompiledMap:
+    def value(s: Spec) -> Value:
+        return compile_value(s, file=spec.file, prefix=spec.prefix, policies=spec.policies)
+
+    def needs(items: tuple[Need, ...]) -> tuple[tuple[str, Value], ...]:
+        return tuple((need.table, value(need.by)) for need in items)
+
+    exclude = bool(spec.policies["exclude_clinical"])
+    global_vars = {name: value(s) for name, s in spec.vars}
+
+    def output(o: Output) -> CompiledOutput:
+        own = {name: value(s) for name, s in o.vars}
+        custom = tuple((spec.custom_fields[fid].label, fid, value(s),
+                        spec.custom_fields[fid].field_type in ("enum", "set"))
+                       for fid, s in o.custom_fields if not (exclude and fid in o.clinical_fields))
+        return CompiledOutput(
+            vars={**global_vars, **own}, key_head=f"{spec.prefix}:{o.key_kind}:", key_by=value(o.key_by),
+            needs=needs(o.needs), skip_if=tuple((value(rule), rule.line) for rule in o.skip_if),
+            fields=tuple((name, value(s)) for name, s in o.fields if not (exclude and name in o.clinical_fields)),
+            custom_fields=custom)
+
+    def part(p: Part) -> CompiledPart:
+        return CompiledPart(by=value(p.by), needs=needs(p.needs),
+                            skip_if=tuple((value(rule), rule.line) for rule in p.skip_if),
+                            keep=tuple((name, value(s)) for name, s in p.keep))
+
+    def call(s: Any) -> Callable[..., Any]:
+        return compile_call(s, file=spec.file, prefix=spec.prefix, policies=spec.policies)
+
+    return CompiledMap(
+        vars=global_vars,
+        outputs={name: tuple(output(o) for o in stream.outputs) for name, stream in spec.streams.items()},
+        parts={(r.name, stream): part(p) for r in spec.rollups.values() for stream, p in r.parts.items()},
+        rollups={name: call(r.compute) for name, r in spec.rollups.items()},
+        artifacts={name: call(a.compute) for name, a in spec.artifacts.items()})
