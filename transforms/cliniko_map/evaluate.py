@@ -9,8 +9,10 @@ records that use it.
 
 from __future__ import annotations
 
+import keyword
 from collections.abc import Callable
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from cliniko_map.functions import FUNCTIONS
@@ -86,7 +88,7 @@ def compile_value(spec: Spec, *, file: str, prefix: str, policies: dict[str, Any
     if isinstance(spec, SourceKey):
         return _source_key(f"{prefix}:{spec.kind}:", sub(spec.by))
     if isinstance(spec, Call):
-        return _call(spec, file, sub)
+        return _call(spec, file, policies, sub)
     raise TypeError(f"not a value spec: {spec!r}")
 
 
@@ -164,56 +166,84 @@ def _source_key(head: str, by: Value) -> Value:
     return source_key
 
 
-def _call(spec: Call, file: str, sub: Callable[[Spec], Value]) -> Value:
-    """Arguments are evaluated before the `try`: a failing inner call keeps its own line."""
+def _arg(spec: Spec, policies: dict[str, Any], sub: Callable[[Spec], Value]) -> tuple[str, Any]:
+    """How a call reads one argument: (kind, what it needs). Constants and policies are
+    settled at load; a record field or a var is read in place; anything else is a closure."""
+    if isinstance(spec, Const):
+        return "static", spec.value
+    if isinstance(spec, PolicyRef):
+        return "static", policies[spec.name]
+    if isinstance(spec, From) and len(spec.path) == 1:
+        return "field", spec.path[0]
+    if isinstance(spec, VarRef) and len(spec.path) <= 1:
+        return ("var", spec.name) if not spec.path else ("member", (spec.name, spec.path[0]))
+    return "value", sub(spec)
+
+
+_EXPR = {
+    "static": "{p}",
+    "field": "(rec.get({p}) if rec_is_dict else None)",
+    "var": "(memo[{p}] if {p} in memo else env.var({p}))",
+    "value": "{p}(env)",
+}
+
+
+@cache
+def _call_factory(kinds: tuple[str, ...], names: tuple[str | None, ...]) -> Callable[..., Value]:
+    """The code of a call of this shape (argument kinds; keyword names, None for positional),
+    compiled once per shape: the arguments in order, then the function inside the `try`."""
+    params = [f"p{i}" for i in range(len(kinds))]
+    body = []
+    if "field" in kinds:
+        body += ["rec = env.record", "rec_is_dict = isinstance(rec, dict)"]
+    if "var" in kinds or "member" in kinds:
+        body.append("memo = env._vars")
+    passed = []
+    for i, (kind, name) in enumerate(zip(kinds, names, strict=True)):
+        if kind == "member":
+            body += [f"x{i} = memo[p{i}[0]] if p{i}[0] in memo else env.var(p{i}[0])",
+                     f"v{i} = x{i}.get(p{i}[1]) if isinstance(x{i}, dict) else None"]
+        elif kind != "static":
+            body.append(f"v{i} = {_EXPR[kind].format(p=f'p{i}')}")
+        value = f"p{i}" if kind == "static" else f"v{i}"
+        passed.append(value if name is None else f"{name}={value}")
+    lines = [f"def make(fn, failed, error, {', '.join(params)}):" if params else "def make(fn, failed, error):",
+             "    def run(env):",
+             *(f"        {line}" for line in body),
+             "        try:",
+             f"            return fn({', '.join(passed)})",
+             "        except Exception as exc:  # a bad value in one record: say where, never echo the value",
+             "            raise error(failed + type(exc).__name__) from exc",
+             "    return run"]
+    namespace: dict[str, Any] = {}
+    exec(compile("\n".join(lines), f"<map call {kinds} {names}>", "exec"), namespace)  # noqa: S102 - our own template
+    return namespace["make"]
+
+
+def _call(spec: Call, file: str, policies: dict[str, Any], sub: Callable[[Spec], Value]) -> Value:
+    """Arguments are evaluated before the `try`, in order: a failing inner call keeps its own line."""
     fn, failed = FUNCTIONS[spec.fn], _failure(file, spec)
+    names: list[str | None] = [None] * len(spec.args)
+    specs = list(spec.args)
+    for name, value in spec.kwargs:
+        if not name.isidentifier() or keyword.iskeyword(name):  # cannot be written as name=...
+            return _generic(spec, fn, failed, sub)
+        names.append(name)
+        specs.append(value)
+    args = [_arg(s, policies, sub) for s in specs]
+    make = _call_factory(tuple(kind for kind, _ in args), tuple(names))
+    return make(fn, failed, MapRuntimeError, *(what for _, what in args))
+
+
+def _generic(spec: Call, fn: Callable[..., Any], failed: str, sub: Callable[[Spec], Value]) -> Value:
     args = tuple(sub(a) for a in spec.args)
-    if spec.kwargs:
-        if all(isinstance(v, Const) for _, v in spec.kwargs):
-            fixed = {name: v.value for name, v in spec.kwargs if isinstance(v, Const)}
+    kwargs = tuple((name, sub(v)) for name, v in spec.kwargs)
 
-            def with_fixed(env: Env) -> Any:
-                values = [a(env) for a in args]
-                try:
-                    return fn(*values, **fixed)
-                except Exception as exc:  # a bad value in one record: say where, never echo the value
-                    raise MapRuntimeError(failed + type(exc).__name__) from exc
-            return with_fixed
-        kwargs = tuple((name, sub(v)) for name, v in spec.kwargs)
-
-        def with_kwargs(env: Env) -> Any:
-            values = [a(env) for a in args]
-            named = {name: f(env) for name, f in kwargs}
-            try:
-                return fn(*values, **named)
-            except Exception as exc:  # a bad value in one record: say where, never echo the value
-                raise MapRuntimeError(failed + type(exc).__name__) from exc
-        return with_kwargs
-    if len(args) == 1:
-        (a0,) = args
-
-        def one(env: Env) -> Any:
-            v0 = a0(env)
-            try:
-                return fn(v0)
-            except Exception as exc:  # a bad value in one record: say where, never echo the value
-                raise MapRuntimeError(failed + type(exc).__name__) from exc
-        return one
-    if len(args) == 2:
-        a0, a1 = args
-
-        def two(env: Env) -> Any:
-            v0, v1 = a0(env), a1(env)
-            try:
-                return fn(v0, v1)
-            except Exception as exc:  # a bad value in one record: say where, never echo the value
-                raise MapRuntimeError(failed + type(exc).__name__) from exc
-        return two
-
-    def many(env: Env) -> Any:
+    def run(env: Env) -> Any:
         values = [a(env) for a in args]
+        named = {name: f(env) for name, f in kwargs}
         try:
-            return fn(*values)
+            return fn(*values, **named)
         except Exception as exc:  # a bad value in one record: say where, never echo the value
             raise MapRuntimeError(failed + type(exc).__name__) from exc
-    return many
+    return run

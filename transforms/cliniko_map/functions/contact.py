@@ -78,13 +78,14 @@ def postal_address(address_1: str | None = None, address_2: str | None = None, a
     Sydney NSW 2000, Australia"); the parts fill the address sub-fields. None when empty.
     """
     lines = [clean(x) for x in (address_1, address_2, address_3)]
-    town = " ".join(p for p in (clean(city), clean(state), clean(post_code)) if p)
-    value = ", ".join(p for p in (*lines, town, clean(country)) if p)
+    city_, state_, post_code_, country_ = clean(city), clean(state), clean(post_code), clean(country)
+    town = " ".join(p for p in (city_, state_, post_code_) if p)
+    value = ", ".join(p for p in (*lines, town, country_) if p)
     if not value:
         return None
     out = {"value": value}
-    parts = {"route": ", ".join(p for p in lines if p), "locality": clean(city), "admin_area_level_1": clean(state),
-             "postal_code": clean(post_code), "country": clean(country) or clean(country_code)}
+    parts = {"route": ", ".join(p for p in lines if p), "locality": city_, "admin_area_level_1": state_,
+             "postal_code": post_code_, "country": country_ or clean(country_code)}
     out.update({k: v for k, v in parts.items() if v})
     return out
 

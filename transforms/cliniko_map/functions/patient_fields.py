@@ -21,8 +21,12 @@ def _fields(custom_fields: dict[str, Any] | None) -> Iterator[tuple[str, dict[st
 
 
 def _find(custom_fields: dict[str, Any] | None, field: str, section: str | None) -> dict[str, Any] | None:
+    wanted: str | None = None  # field.casefold(), once, at the first field (as before: not for an empty set)
     for section_name, item in _fields(custom_fields):
-        if str(item.get("name") or "").casefold() != field.casefold():
+        name = str(item.get("name") or "").casefold()
+        if wanted is None:
+            wanted = field.casefold()
+        if name != wanted:
             continue
         if section is None or section_name.casefold() == section.casefold():
             return item
@@ -52,8 +56,10 @@ def cf_choice(custom_fields: dict[str, Any] | None, field: str, section: str | N
 def cf_value(custom_fields: dict[str, Any] | None, field: str, section: str | None = None) -> str | None:
     """A field's value as text: text/paragraph/date as written, choices joined with ', '."""
     item = _find(custom_fields, field, section)
-    if item is None:
-        return None
+    return None if item is None else _value(item)
+
+
+def _value(item: dict[str, Any]) -> str | None:
     if item.get("type") in ("checkboxes", "radiobuttons"):
         return ", ".join(_selected(item)) or None
     value = item.get("value")
@@ -73,7 +79,7 @@ def cf_other_text(custom_fields: dict[str, Any] | None, exclude_sections: list[s
         name = str(item.get("name") or "")
         if section_name.casefold() in skip_sections or name.casefold() in skip_fields:
             continue
-        value = cf_value({"sections": [{"name": section_name, "fields": [item]}]}, name)
+        value = _value(item)
         if value:
             lines.append(f"{section_name} / {name}: {value}")
     return "\n".join(lines) or None

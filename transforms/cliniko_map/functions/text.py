@@ -9,6 +9,7 @@ from typing import Any
 _SPACE = re.compile(r"\s+")
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")  # C0/C1 controls other than whitespace
 PREFERRED_STYLES = ("in_brackets", "replace_first", "ignore")
+_NOT_TEXT = (dict, list, tuple, set, bool)
 
 
 def clean(value: Any) -> str | None:
@@ -19,9 +20,14 @@ def clean(value: Any) -> str | None:
     characters (NUL, ESC, ...) are never text a person typed, and a list or object where
     Cliniko sends text is not a value to show (it would appear as "['a']").
     """
-    if value is None or isinstance(value, dict | list | tuple | set | bool):
+    if value is None or isinstance(value, _NOT_TEXT):
         return None
-    text = _SPACE.sub(" ", _CONTROL.sub("", unicodedata.normalize("NFC", str(value)))).strip()
+    text = value if type(value) is str else str(value)
+    if text.isascii() and text.isprintable():  # the common case: NFC, controls and tabs cannot occur
+        if "  " in text or text[:1] == " " or text[-1:] == " ":
+            text = " ".join(text.split())
+        return text or None
+    text = _SPACE.sub(" ", _CONTROL.sub("", unicodedata.normalize("NFC", text))).strip()
     return text or None
 
 
