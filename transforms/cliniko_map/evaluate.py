@@ -151,8 +151,9 @@ def _table(name: str) -> Value:
 
 
 def _lookup(table: str, by: Value, field: str | None) -> Value:
-    def lookup(env: Env) -> Any:
-        row = env.state.row(table, by(env))
+    def lookup(env: Env) -> Any:  # State.row, inlined
+        row_id = by(env)
+        row = None if row_id is None else env.state.tables.get(table, {}).get(str(row_id))
         if row is None or field is None:
             return row
         return row.get(field)

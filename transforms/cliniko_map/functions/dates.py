@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -20,6 +21,8 @@ def parse_instant(value: Any) -> datetime | None:
     """ISO 8601 text (or a datetime) -> aware UTC datetime; naive text is read as UTC."""
     if value in (None, ""):
         return None
+    if type(value) is str:
+        return _parse_text(value)
     if isinstance(value, datetime):
         moment = value
     else:
@@ -27,6 +30,15 @@ def parse_instant(value: Any) -> datetime | None:
             moment = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00").replace(" ", "T", 1))
         except ValueError:
             return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+@lru_cache(maxsize=256)  # one record reads its start and end several times; bounded, the values are immutable
+def _parse_text(value: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace(" ", "T", 1))
+    except ValueError:
+        return None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
@@ -67,7 +79,7 @@ def utc_due_date(starts_at: Any) -> str | None:
 def utc_due_time(starts_at: Any) -> str | None:
     """The UTC wall time `HH:MM` of an instant (Pipedrive's `due_time`)."""
     moment = _appointment_time(starts_at)
-    return moment.strftime("%H:%M") if moment else None
+    return f"{moment.hour:02d}:{moment.minute:02d}" if moment else None
 
 
 def duration_hhmm(starts_at: Any, ends_at: Any) -> str | None:
@@ -90,8 +102,18 @@ def zone(name: str | None) -> ZoneInfo | None:
     """IANA zone by name, None when unknown or missing."""
     if not name:
         return None
+    if type(name) is str:
+        return _zone(name)
     try:
         return ZoneInfo(str(name))
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+@lru_cache(maxsize=64)  # a clinic has a handful of zones; bounded all the same
+def _zone(name: str) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         return None
 
