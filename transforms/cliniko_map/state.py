@@ -29,6 +29,11 @@ class State:
     dirty: dict[str, list[str]] = field(default_factory=dict)
     persons: dict[str, dict[str, Any]] = field(default_factory=dict)
     artifacts_dirty: list[str] = field(default_factory=list)
+    # rollup -> (its dirty list, that list as a set): `in` on a list of every patient with new
+    # invoices made each invoice cost time proportional to the clinic. Rebuilt whenever the
+    # list is not the one indexed or its length differs (changed from outside).
+    _dirty_index: dict[str, tuple[list[str], set[str]]] = field(default_factory=dict, init=False, repr=False,
+                                                                compare=False)
 
     # -- tables ---------------------------------------------------------------------------------
     def row(self, table: str, row_id: Any) -> dict[str, Any] | None:
@@ -91,14 +96,27 @@ class State:
             return None
         return {part: [rows[k] for k in sorted(rows)] for part, rows in parts.items()}
 
+    def _dirty_set(self, rollup: str, bucket: list[str]) -> set[str]:
+        indexed = self._dirty_index.get(rollup)
+        if indexed is None or indexed[0] is not bucket or len(indexed[1]) != len(bucket):
+            indexed = self._dirty_index[rollup] = (bucket, set(bucket))
+        return indexed[1]
+
     def mark_dirty(self, rollup: str, group: str) -> None:
         bucket = self.dirty.setdefault(rollup, [])
-        if group not in bucket:
+        seen = self._dirty_set(rollup, bucket)
+        if group not in seen:
             bucket.append(group)
+            seen.add(group)
 
     def clean(self, rollup: str, group: str) -> None:
-        if group in self.dirty.get(rollup, []):
-            self.dirty[rollup].remove(group)
+        bucket = self.dirty.get(rollup)
+        if bucket is None:
+            return
+        seen = self._dirty_set(rollup, bucket)
+        if group in seen:
+            bucket.remove(group)
+            seen.discard(group)  # (a list given with duplicates no longer matches in length: re-indexed)
 
     # -- persistence ----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
