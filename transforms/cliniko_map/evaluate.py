@@ -84,6 +84,8 @@ def compile_value(spec: Spec, *, file: str, prefix: str, policies: dict[str, Any
     if isinstance(spec, TableRef):
         return _table(spec.name)
     if isinstance(spec, Lookup):
+        if isinstance(spec.by, From) and len(spec.by.path) == 1:
+            return _lookup_by_field(spec.table, spec.by.path[0], spec.field)
         return _lookup(spec.table, sub(spec.by), spec.field)
     if isinstance(spec, SourceKey):
         return _source_key(f"{prefix}:{spec.kind}:", sub(spec.by))
@@ -153,6 +155,18 @@ def _table(name: str) -> Value:
 def _lookup(table: str, by: Value, field: str | None) -> Value:
     def lookup(env: Env) -> Any:  # State.row, inlined
         row_id = by(env)
+        row = None if row_id is None else env.state.tables.get(table, {}).get(str(row_id))
+        if row is None or field is None:
+            return row
+        return row.get(field)
+    return lookup
+
+
+def _lookup_by_field(table: str, key: str, field: str | None) -> Value:
+    """A lookup by one of the record's own fields (the usual case), without a closure for `by`."""
+    def lookup(env: Env) -> Any:
+        record = env.record
+        row_id = record.get(key) if isinstance(record, dict) else None
         row = None if row_id is None else env.state.tables.get(table, {}).get(str(row_id))
         if row is None or field is None:
             return row

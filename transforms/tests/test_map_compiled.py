@@ -4,6 +4,7 @@ functions give what the general code gives, and the dirty-group index follows th
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 from datetime import UTC, datetime, timedelta, timezone
@@ -11,7 +12,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from cliniko_map import Map, MapRuntimeError
-from cliniko_map.functions.dates import parse_instant, utc_due_time
+from cliniko_map.functions.dates import parse_instant, utc_due_time, utc_timestamp
+from cliniko_map.functions.html import text_html
 from cliniko_map.functions.text import clean
 from cliniko_map.state import State
 
@@ -111,3 +113,16 @@ def test_dirty_groups_follow_the_persisted_list() -> None:
     state.mark_dirty("invoices", "p2")
     state.mark_dirty("invoices", "p9")
     assert state.dirty["invoices"] == ["p9", "p2"]
+
+
+@pytest.mark.parametrize("text", ["2024-04-06T16:05:09Z", "0999-01-02T03:04:05Z", "0001-01-01T00:00:00Z",
+                                  "2024-04-06T16:05:09.999+10:00"])
+def test_timestamps_are_written_as_strftime_writes_them(text: str) -> None:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    assert utc_timestamp(text) == moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.mark.parametrize("value", ["a & b < c > d", "line\r\nnext\nlast", "&amp;", 'say "hi"', 42, ""])
+def test_text_html_escapes_like_the_standard_library(value: object) -> None:
+    assert text_html(value) == html.escape(str(value), quote=False).replace("\r\n", "\n").replace("\n", "<br>")
+    assert text_html(None) == ""

@@ -58,7 +58,12 @@ def iso_date(value: Any) -> str | None:
 def utc_timestamp(value: Any) -> str | None:
     """An instant as `YYYY-MM-DDTHH:MM:SSZ` (what the contract's date_time accepts)."""
     moment = parse_instant(value)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+    if not moment:
+        return None
+    if moment.year < 1000:  # strftime's %Y does not pad these
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (f"{moment.year}-{moment.month:02d}-{moment.day:02d}T"
+            f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}Z")
 
 
 def _appointment_time(value: Any) -> datetime | None:

@@ -93,4 +93,6 @@ def text_html(value: object) -> str:
     """Plain text -> HTML text: escaped, line breaks kept as <br>."""
     if value is None:
         return ""
-    return html.escape(str(value), quote=False).replace("\r\n", "\n").replace("\n", "<br>")
+    text = value if type(value) is str else str(value)  # html.escape(quote=False), without its call
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace("\r\n", "\n").replace("\n", "<br>"))
