@@ -24,9 +24,10 @@ import json
 import os
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -167,13 +168,17 @@ class _Sql:
     def __init__(self, statement: Any, dialect: Any, column_keys: tuple[str, ...] | None = None) -> None:
         compiled = statement.compile(dialect=dialect, column_keys=list(column_keys) if column_keys else None)
         self.sql = str(compiled)
-        self.order = tuple(compiled.positiontup or ()) if compiled.positional else None
+        order = tuple(compiled.positiontup or ()) if compiled.positional else None
+        self.args: Callable[[dict[str, Any]], Any] = (
+            (lambda values: values) if order is None
+            else (lambda values, key=order[0]: (values[key],)) if len(order) == 1
+            else itemgetter(*order))
         self.json = tuple(name for name in column_keys or () if name in JSON_COLUMNS)
 
     def run(self, cursor: Any, values: dict[str, Any]) -> Any:
         for name in self.json:
             values[name] = json.dumps(values[name])  # what SQLAlchemy's JSON type stores (None -> 'null')
-        cursor.execute(self.sql, tuple(values[k] for k in self.order) if self.order is not None else values)
+        cursor.execute(self.sql, self.args(values))
         return cursor
 
 
@@ -235,9 +240,10 @@ def _raw_row(columns: tuple[str, ...], row: Any) -> dict[str, Any] | None:
     if row is None:
         return None
     out = dict(zip(columns, row, strict=True))
-    for name in JSON_COLUMNS.intersection(out):
-        if isinstance(out[name], str):
-            out[name] = json.loads(out[name])
+    if columns is not XWALK_COLUMNS:  # the one table read per record has no JSON column
+        for name in JSON_COLUMNS.intersection(out):
+            if isinstance(out[name], str):
+                out[name] = json.loads(out[name])
     return out
 
 
@@ -250,9 +256,14 @@ class Crosswalk:
         self._write_lock = threading.Lock()
         self._sql = _Statements(self.engine)
         self._dbapi: Any = None  # the per-record statements' connection, used under _write_lock
+        self._reader: Any = None  # its cursor for single-row reads (SQLite only)
+        self._sqlite = self.engine.dialect.name == "sqlite"
 
     def close(self) -> None:
         with self._write_lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
             if self._dbapi is not None:
                 self._dbapi.close()
                 self._dbapi = None
@@ -263,13 +274,28 @@ class Crosswalk:
         with self._write_lock, self.engine.begin() as conn:
             yield conn
 
+    def _connection(self) -> Any:
+        """The per-record connection (called under _write_lock)."""
+        if self._dbapi is None:
+            self._dbapi = self.engine.raw_connection()  # from the pool: the pragmas are set
+        return self._dbapi
+
+    def _read_one(self, sql: _Sql, values: dict[str, Any]) -> Any:
+        """One row of a read on the per-record connection. A SELECT opens no transaction in SQLite (so there is
+        nothing to commit and its cursor is kept); elsewhere it does, and is ended like a write."""
+        if not self._sqlite:
+            with self._raw() as cur:
+                return sql.run(cur, values).fetchone()
+        with self._write_lock:
+            if self._reader is None:
+                self._reader = self._connection().cursor()
+            return sql.run(self._reader, values).fetchone()
+
     @contextmanager
     def _raw(self) -> Iterator[Any]:
         """A cursor of the per-record connection: one transaction, committed on leaving (rolled back on error)."""
         with self._write_lock:
-            if self._dbapi is None:
-                self._dbapi = self.engine.raw_connection()  # from the pool: the pragmas are set
-            conn = self._dbapi
+            conn = self._connection()
             cursor = conn.cursor()
             try:
                 yield cursor
@@ -298,8 +324,7 @@ class Crosswalk:
 
     # -- mapping ----------------------------------------------------------------------------
     def get(self, stream: str, source_key: str) -> dict[str, Any] | None:
-        with self._raw() as cur:
-            return _raw_row(XWALK_COLUMNS, self._sql.get_mapping.run(cur, {"s": stream, "k": source_key}).fetchone())
+        return _raw_row(XWALK_COLUMNS, self._read_one(self._sql.get_mapping, {"s": stream, "k": source_key}))
 
     def claimed_among(self, stream: str, ids: list[int]) -> set[int]:
         """Which of these Pipedrive ids are already mapped to a source record of the stream."""

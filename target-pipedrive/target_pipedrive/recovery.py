@@ -27,6 +27,7 @@ from target_pipedrive.kinds import Api, kind_for
 
 CRASH_ENV = "TARGET_PIPEDRIVE_CRASH_AT"  # test hook: "<point>[@<stream>]:<n>" SIGKILLs at the n-th hit
 _hits: Counter[str] = Counter()
+_SPEC = os.environ.get(CRASH_ENV)  # read once: crash tests set it in the target's environment at start
 
 
 def crash_point(point: str, stream: str) -> None:
@@ -35,10 +36,9 @@ def crash_point(point: str, stream: str) -> None:
     Points: before_request (intent committed, request not sent), after_response (Pipedrive
     has the write, the crosswalk does not), after_commit.
     """
-    spec = os.environ.get(CRASH_ENV)
-    if not spec:
+    if not _SPEC:
         return
-    target, _, nth = spec.rpartition(":")
+    target, _, nth = _SPEC.rpartition(":")
     name, _, only_stream = target.partition("@")
     if name != point or (only_stream and only_stream != stream):
         return

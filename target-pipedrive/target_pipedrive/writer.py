@@ -17,7 +17,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from target_pipedrive import contract, images, payloads
@@ -94,6 +94,8 @@ class Writer:
         self._pool = (ThreadPoolExecutor(self.max_in_flight, thread_name_prefix="pipedrive-write")
                       if self.max_in_flight > 1 else None)
         self._inflight: dict[tuple[str, str], Future[str]] = {}  # touched by the submitting thread only
+        self._slots = threading.Semaphore(self.max_in_flight)
+        self._worker_errors: list[BaseException] = []
         self._record = threading.local()  # per thread: the parents' crosswalk rows of the record being written
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -155,26 +157,36 @@ class Writer:
             done: Future[str] = Future()
             done.set_result(self.process(stream, record))
             return done
-        deps = [f for k in _depends_on(stream, record) if (f := self._inflight.get(k)) is not None]
-        if deps:
-            self._wait(deps, ALL_COMPLETED)
-        while len(self._inflight) >= self.max_in_flight:
-            self._wait(list(self._inflight.values()), FIRST_COMPLETED)
-        future = self._pool.submit(self.process, stream, record)
+        for dep in _depends_on(stream, record):
+            if (waiting := self._inflight.get(dep)) is not None:
+                waiting.exception()  # blocks until it is done; its error is raised below
+        self._slots.acquire()  # released by the worker: a free slot, without scanning the futures
+        self._raise_worker_error()
+        future = self._pool.submit(self._run, stream, record)
         self._inflight[(stream, str(record.get("source_key")))] = future
+        if len(self._inflight) > 4 * self.max_in_flight:
+            self._inflight = {k: f for k, f in self._inflight.items() if not f.done()}
         return future
+
+    def _run(self, stream: str, record: dict[str, Any]) -> str:
+        try:
+            return self.process(stream, record)
+        except BaseException as exc:  # a fatal error (e.g. a revoked token): the submitting thread raises it
+            self._worker_errors.append(exc)
+            raise
+        finally:
+            self._slots.release()
+
+    def _raise_worker_error(self) -> None:
+        if self._worker_errors:
+            raise self._worker_errors[0]
 
     def drain(self) -> None:
         """Wait for every write in flight (before a STATE is relayed, and at the end)."""
         if self._inflight:
-            self._wait(list(self._inflight.values()), ALL_COMPLETED)
-
-    def _wait(self, futures: list[Future[str]], return_when: str) -> None:
-        wait(futures, return_when=return_when)
-        for k, f in list(self._inflight.items()):
-            if f.done():
-                del self._inflight[k]
-                f.result()  # a fatal error of a worker (e.g. a revoked token) ends the run here
+            wait(list(self._inflight.values()))
+            self._inflight = {}
+        self._raise_worker_error()
 
     def close(self) -> None:
         if self._pool is not None:

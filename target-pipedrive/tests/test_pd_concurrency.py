@@ -115,3 +115,55 @@ def test_states_are_relayed_at_most_once_per_interval_and_the_last_always(
     run = run_inproc(config, [state({"n": n}) for n in (1, 2, 3)])
     assert run.returncode == 0, run.stderr[-2000:]
     assert [s["n"] for s in run.states] == relayed
+
+
+def test_a_child_waits_for_its_person_in_flight_and_a_worker_error_reaches_the_submitter() -> None:
+    """The submit loop without HTTP (`process` stubbed): a child starts only after its person's write
+    is done, never more than `max_writes_in_flight` run at once, and a fatal error of a worker (a
+    revoked token) is raised in the submitting thread by the next submit or drain."""
+    import threading
+    import time
+
+    from target_pipedrive.client import PipedriveClient
+    from target_pipedrive.crosswalk import Crosswalk
+    from target_pipedrive.errors import AuthError
+    from target_pipedrive.progress import Progress
+    from target_pipedrive.settings import Settings
+    from target_pipedrive.writer import Writer
+
+    settings = Settings.from_config({"api_token": "t", "base_url": "http://127.0.0.1:9", "crosswalk_url": "sqlite://",
+                                     "max_writes_in_flight": 3, "progress_interval_s": 0})
+    writer = Writer(settings, Crosswalk(settings.crosswalk_url), PipedriveClient.from_settings(settings, 0, None),
+                    Progress(0))
+    writer._account_checked = True  # no account to ask: process() is stubbed below
+    events: list[tuple[str, str]] = []
+    running = [0, 0]  # now, most at once
+    lock = threading.Lock()
+
+    def process(stream: str, record: dict[str, Any]) -> str:
+        with lock:
+            running[0] += 1
+            running[1] = max(running)
+            events.append(("start", record["source_key"]))
+        time.sleep(0.15 if record["source_key"] == "p1" else 0.02)
+        with lock:
+            running[0] -= 1
+            events.append(("end", record["source_key"]))
+        if record["source_key"] == "boom":
+            raise AuthError("Pipedrive rejected the API token (HTTP 401); check api_token and base_url.")
+        return "migrated"
+
+    writer.process = process  # type: ignore[method-assign]
+    writer.submit("persons", {"source_key": "p1"})
+    for i in range(6):
+        writer.submit("persons", {"source_key": f"other{i}"})
+    writer.submit("activities", {"source_key": "a1", "person_source_key": "p1"})
+    writer.drain()
+    assert events.index(("start", "a1")) > events.index(("end", "p1"))
+    assert running[1] == 3
+    writer.submit("persons", {"source_key": "boom"})
+    with pytest.raises(AuthError):
+        for i in range(20):  # raised by a later submit once the worker has failed, or by the drain
+            writer.submit("persons", {"source_key": f"late{i}"})
+        writer.drain()
+    writer.close()

@@ -269,3 +269,38 @@ def test_crosswalk_and_reports_are_owner_only(tmp_path):
     for name in ("audit.csv", "audit.json"):
         assert (tmp_path / "report" / name).stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "report").stat().st_mode & 0o777 == 0o700
+
+
+# -- response headers --------------------------------------------------------------------------
+HEADER_BLOCKS = [
+    b"Content-Type: application/json\r\nContent-Length: 12\r\nX-RateLimit-Remaining: 39\r\n\r\n",
+    b"Set-Cookie: a=1\r\nset-cookie: b=2\r\nX-Empty:\r\nX-Spaces:   padded  \r\n\r\n",  # repeats, blanks
+    b"X-Folded: first\r\n  second part\r\n\tthird\r\nServer: sandbox\r\n\r\n",  # obsolete line folding
+    b"X-Colon: a: b: c\r\nX-Latin: caf\xe9\r\nTransfer-Encoding: chunked\n\n",  # bare LF, Latin-1 byte
+    b"",  # the connection closed before the blank line
+]
+
+
+@pytest.mark.parametrize("block", HEADER_BLOCKS)
+def test_response_headers_read_as_http_client_reads_them(block: bytes) -> None:
+    import http.client
+    import io
+
+    from target_pipedrive.transport import read_headers
+
+    ours, theirs = read_headers(io.BytesIO(block + b"body")), http.client.parse_headers(io.BytesIO(block + b"body"))
+    assert ours.items() == theirs.items()
+    assert ours.get("content-length") == theirs.get("content-length")
+    assert ours.get_all("set-cookie") == theirs.get_all("set-cookie")
+
+
+def test_response_headers_past_the_limits_are_refused_like_http_client() -> None:
+    import http.client
+    import io
+
+    from target_pipedrive.transport import read_headers
+
+    with pytest.raises(http.client.HTTPException, match="more than 100 headers"):
+        read_headers(io.BytesIO(b"".join(b"X-%d: v\r\n" % i for i in range(101)) + b"\r\n"))
+    with pytest.raises(http.client.LineTooLong):
+        read_headers(io.BytesIO(b"X-Long: " + b"v" * 70000 + b"\r\n\r\n"))
