@@ -27,6 +27,7 @@ from target_pipedrive.errors import ContractError, TargetError
 from target_pipedrive.mapping import MapStage, is_source_stream
 from target_pipedrive.pacing import utc_day
 from target_pipedrive.progress import Progress
+from target_pipedrive.reader import MessageReader
 from target_pipedrive.settings import CONFIG_SCHEMA, Settings
 from target_pipedrive.sinks import ContractSink, IgnoredSink, MappedSink
 from target_pipedrive.writer import Writer
@@ -38,6 +39,7 @@ class TargetPipedrive(Target):
     name = "target-pipedrive"
     config_jsonschema = CONFIG_SCHEMA
     default_sink_class = ContractSink
+    message_reader_class = MessageReader
     # no `validate-records`: the input contract (schemas/) is always enforced, by the Writer
     capabilities: ClassVar[list[CapabilitiesEnum]] = [
         PluginCapabilities.ABOUT, PluginCapabilities.STREAM_MAPS, PluginCapabilities.FLATTENING,

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pd_helpers import (
     base_config,
     clinic,
@@ -14,6 +15,7 @@ from pd_helpers import (
     run_admin,
     run_target,
     schema,
+    to_text,
 )
 
 SECRET_NAME = "Zebedee Quixotic-Secretname"
@@ -102,3 +104,36 @@ def test_admin_commands_refuse_bad_arguments(pipedrive_sandbox: Any, tmp_path: P
     assert unknown.returncode == 2 and "unknown run id" in unknown.stderr
     runs = run_admin(cfg, ["runs"], tmp_path)
     assert runs.returncode == 0 and " apply " in runs.stdout
+
+
+@pytest.mark.parametrize(("broken", "says"), [
+    (lambda line: line[: len(line) // 2] + "\n", "is not valid JSON"),  # cut off mid-record
+    (lambda line: json.dumps({"type": "RECORD", "record": json.loads(line)["record"]}) + "\n",
+     "is a Singer message without its stream"),
+    (lambda line: json.dumps([json.loads(line)["record"]["name"]]) + "\n", "is not a Singer message"),
+])
+def test_a_broken_input_line_ends_the_run_without_quoting_it_and_keeps_what_came_before(
+        pipedrive_sandbox: Any, tmp_path: Path, broken: Any, says: str) -> None:
+    sb = pipedrive_sandbox
+    cfg = base_config(sb, tmp_path)
+    secret = {"source_key": "p2", "name": SECRET_NAME, "emails": [{"value": SECRET_EMAIL}]}
+    lines = to_text(messages({"persons": [{"source_key": "p1", "name": "Before Break"}, secret,
+                                          {"source_key": "p3", "name": "After Break"}]})).splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if SECRET_NAME in line)
+    run = run_target(cfg, "".join(lines[:at]) + broken(lines[at]) + "".join(lines[at + 1:]), tmp_path)
+    assert run.returncode == 2, run.stderr[-2000:]
+    assert f"input line {at + 1} {says}" in run.stderr, run.stderr[-500:]
+    assert "Traceback" not in run.stderr and SECRET_NAME not in run.stderr and SECRET_EMAIL not in run.stderr
+    assert [p["name"] for p in objects(sb, "person")] == ["Before Break"]  # written before the break; nothing after
+
+
+def test_a_lone_surrogate_escape_fails_its_record_only(pipedrive_sandbox: Any, tmp_path: Path) -> None:
+    """The fast parser refuses `\\ud800`; the line is read again by the json module, so the contract check
+    fails that record alone (as before) instead of the run."""
+    sb = pipedrive_sandbox
+    text = to_text(messages({"persons": [{"source_key": "p1", "name": "Broken \ud800 text"},
+                                         {"source_key": "p2", "name": "Fine"}]}))
+    assert "\\ud800" in text
+    run = run_target(base_config(sb, tmp_path), text, tmp_path)
+    assert run.returncode == 1, run.stderr[-2000:]
+    assert [p["name"] for p in objects(sb, "person")] == ["Fine"]
