@@ -21,6 +21,7 @@ from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
 from singer_sdk.sinks import Sink
 
 from target_pipedrive import contract
+from target_pipedrive.affinity import keep_on_one_cpu
 from target_pipedrive.client import PipedriveClient
 from target_pipedrive.crosswalk import Crosswalk
 from target_pipedrive.errors import ContractError, TargetError
@@ -144,6 +145,8 @@ class TargetPipedrive(Target):
             self.writer.crosswalk.close()
 
     def listen(self, file_input: IO[str] | None = None) -> None:
+        if self.settings.one_cpu:
+            keep_on_one_cpu()  # before the writer threads start: they inherit it
         try:
             if self.config.get("map"):
                 _ = self.mapping  # a configured map is checked before the first message

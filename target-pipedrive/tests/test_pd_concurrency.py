@@ -167,3 +167,40 @@ def test_a_child_waits_for_its_person_in_flight_and_a_worker_error_reaches_the_s
             writer.submit("persons", {"source_key": f"late{i}"})
         writer.drain()
     writer.close()
+
+
+
+PINNED = """
+import io, json, os, sys, threading
+from target_pipedrive.target import TargetPipedrive
+early = threading.Thread(target=threading.Event().wait, args=(30,), daemon=True)
+early.start()  # a thread that exists before the target starts listening
+target = TargetPipedrive(config=json.loads(sys.argv[1]))
+target.listen(io.StringIO(json.dumps({"type": "SCHEMA", "stream": "persons", "key_properties": ["source_key"],
+                                      "schema": {"type": "object", "properties": {}}}) + "\\n"))
+later = threading.Thread(target=lambda: print(json.dumps(
+    [sorted(os.sched_getaffinity(0)), sorted(os.sched_getaffinity(early.native_id))])))
+later.start()
+later.join()
+"""
+
+
+@pytest.mark.parametrize("one_cpu", [True, False])
+def test_the_target_keeps_its_threads_on_one_cpu_unless_told_not_to(tmp_path: Path, one_cpu: bool) -> None:
+    """Threads started before and after the target listens share one CPU (os.sched_getaffinity)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    allowed = sorted(os.sched_getaffinity(0))
+    config = {"api_token": "t", "base_url": "http://127.0.0.1:9", "crosswalk_url": f"sqlite:///{tmp_path / 'c.db'}",
+              "progress_interval_s": 0, "one_cpu": one_cpu}
+    run = subprocess.run([sys.executable, "-c", PINNED, json.dumps(config)], capture_output=True, text=True,
+                         timeout=60, check=False)
+    assert run.returncode == 0, run.stderr[-2000:]
+    later, early = json.loads(run.stdout.strip().splitlines()[-1])
+    if one_cpu and len(allowed) > 1:
+        assert len(later) == 1 and later == early and later[0] in allowed
+    else:  # not asked, or nothing to choose from: placement left to the system
+        assert later == early == allowed
