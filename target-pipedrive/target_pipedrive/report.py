@@ -62,8 +62,13 @@ def rows(crosswalk: Crosswalk, run_id: str | None = None) -> list[dict[str, Any]
     if run_id is None:
         for p in crosswalk.pending_rows():
             held = p["reason"] == "parent_missing"
+            code = p["reason"]
+            if held and p["waiting_for"]:  # as the run's audit says it: the parent failed, or never came
+                parent = out.get(tuple(p["waiting_for"].split(":", 1)))  # type: ignore[arg-type]
+                if parent is not None and parent["status"] == "failed":
+                    code = "parent_failed"
             row(p["stream"], p["source_key"]).update(
-                status="held" if held else "deferred", error_code=p["reason"], run_id=p["run_id"], at=p["at"],
+                status="held" if held else "deferred", error_code=code, run_id=p["run_id"], at=p["at"],
                 message=f"waiting for {p['waiting_for']}" if held else "saved for the next run")
     return sorted((r for r in out.values() if r["status"] is not None), key=lambda r: (r["stream"], r["source_key"]))
 

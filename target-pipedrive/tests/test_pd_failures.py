@@ -137,3 +137,26 @@ def test_a_lone_surrogate_escape_fails_its_record_only(pipedrive_sandbox: Any, t
     run = run_target(base_config(sb, tmp_path), text, tmp_path)
     assert run.returncode == 1, run.stderr[-2000:]
     assert [p["name"] for p in objects(sb, "person")] == ["Fine"]
+
+
+def test_the_report_tells_a_child_held_for_a_failed_person_from_one_whose_person_never_came(
+        pipedrive_sandbox: Any, tmp_path: Path) -> None:
+    sb = pipedrive_sandbox
+    cfg = base_config(sb, tmp_path)
+    failed_person = {"source_key": "cliniko:patient:9", "emails": [{"value": SECRET_EMAIL}]}  # no name: fails
+    notes = [{"source_key": "note:of-failed", "content": "<p>a</p>", "person_source_key": "cliniko:patient:9"},
+             {"source_key": "note:of-absent", "content": "<p>b</p>", "person_source_key": "cliniko:patient:77"}]
+    run = run_target(cfg, messages({"persons": [failed_person], "notes": notes}), tmp_path)
+    assert run.returncode == 1, run.stderr[-2000:]
+    for args, folder in (([], "now"), (["--run", _last_run(cfg)], "run")):
+        assert run_admin(cfg, ["report", "--out-dir", str(tmp_path / folder), *args], tmp_path).returncode == 0
+        rows = {r["source_key"]: r for r in json.loads((tmp_path / folder / "audit.json").read_text())["records"]}
+        assert (rows["note:of-failed"]["status"], rows["note:of-failed"]["error_code"]) == ("held", "parent_failed")
+        assert (rows["note:of-absent"]["status"], rows["note:of-absent"]["error_code"]) == ("held", "parent_missing")
+
+
+def _last_run(cfg: dict[str, Any]) -> str:
+    import sqlite3
+
+    with sqlite3.connect(cfg["crosswalk_url"].removeprefix("sqlite:///")) as db:
+        return str(db.execute("SELECT run_id FROM runs ORDER BY started_at DESC LIMIT 1").fetchone()[0])
