@@ -23,7 +23,7 @@ class CompiledOutput:
     needs: tuple[tuple[str, Value], ...]
     skip_if: tuple[tuple[Value, int], ...]
     fields: tuple[tuple[str, Value], ...]  # without those exclude_clinical drops
-    custom_fields: tuple[tuple[str, str, Value, bool], ...]  # label, id, value, options decide if defined
+    custom_fields: tuple[tuple[str, str, Value], ...]  # label, id, value
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,7 @@ def compile_rules(spec: MapSpec) -> CompiledMap:
 
     def output(o: Output) -> CompiledOutput:
         own = {name: value(s) for name, s in o.vars}
-        custom = tuple((spec.custom_fields[fid].label, fid, value(s),
-                        spec.custom_fields[fid].field_type in ("enum", "set"))
+        custom = tuple((spec.custom_fields[fid].label, fid, value(s))
                        for fid, s in o.custom_fields if not (exclude and fid in o.clinical_fields))
         return CompiledOutput(
             vars={**global_vars, **own}, key_head=f"{spec.prefix}:{o.key_kind}:", key_by=value(o.key_by),

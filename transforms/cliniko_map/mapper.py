@@ -298,7 +298,7 @@ class Map:
     def _output(self, spec: StreamSpec, output: Output, rules: CompiledOutput, record: dict[str, Any],
                 result: MapResult, clinical_off: bool) -> str | None:
         """Build one output record; returns the skip reason (None when emitted or deferred)."""
-        env = Env(record, self.state, self.now, rules.vars)
+        env = self._env(record, rules.vars)
         by = rules.key_by(env)
         key = self._key(spec.name, record["id"]) if by in (None, "") else f"{rules.key_head}{by}"
         if clinical_off or (output.clinical and self.spec.policies["exclude_clinical"]):
@@ -324,8 +324,8 @@ class Map:
             if value is not None:
                 out[name] = value
         if output.custom_fields:
-            out["custom_fields"] = {label: field(env) for label, fid, field, optioned in rules.custom_fields
-                                    if not optioned or self._options(fid)}
+            out["custom_fields"] = {label: field(env) for label, fid, field in rules.custom_fields
+                                    if self._defined(fid)}
         if output.to == "persons":
             self.state.persons[key] = json.loads(json.dumps(out))
             out = self._with_rollups(key, out)
