@@ -157,6 +157,7 @@ XWALK_COLUMNS = tuple(c.name for c in xwalk.columns)
 CHANGE_COLUMNS = tuple(c.name for c in changes.columns if c.name != "id")
 INTENT_COLUMNS_WITH_ID = tuple(c.name for c in intents.columns)
 INTENT_COLUMNS = INTENT_COLUMNS_WITH_ID[1:]
+INTENT_JSON_COLUMNS = tuple(c.name for c in intents.columns if isinstance(c.type, JSON))
 AUDIT_COLUMNS = tuple(c.name for c in audit.columns if c.name != "id")
 JSON_COLUMNS = frozenset(c.name for t in (xwalk, changes, intents, audit) for c in t.columns
                          if isinstance(c.type, JSON))
@@ -234,16 +235,15 @@ def _row(row: Any) -> dict[str, Any] | None:
     return dict(row._mapping) if row is not None else None
 
 
-def _raw_row(columns: tuple[str, ...], row: Any) -> dict[str, Any] | None:
-    """A DBAPI row as SQLAlchemy would return it (JSON columns decoded; drivers that decode them already
-    hand back dicts)."""
+def _raw_row(columns: tuple[str, ...], row: Any, json_columns: tuple[str, ...] = ()) -> dict[str, Any] | None:
+    """A DBAPI row as SQLAlchemy would return it: `json_columns` decoded (drivers that decode them already hand
+    back dicts)."""
     if row is None:
         return None
     out = dict(zip(columns, row, strict=True))
-    if columns is not XWALK_COLUMNS:  # the one table read per record has no JSON column
-        for name in JSON_COLUMNS.intersection(out):
-            if isinstance(out[name], str):
-                out[name] = json.loads(out[name])
+    for name in json_columns:
+        if isinstance(out[name], str):
+            out[name] = json.loads(out[name])
     return out
 
 
@@ -384,7 +384,8 @@ class Crosswalk:
         """
         sql = self._sql
         with self._raw() as cur:
-            old = _raw_row(INTENT_COLUMNS_WITH_ID, sql.get_intent.run(cur, {"s": stream, "k": source_key}).fetchone())
+            old = _raw_row(INTENT_COLUMNS_WITH_ID, sql.get_intent.run(cur, {"s": stream, "k": source_key}).fetchone(),
+                           INTENT_JSON_COLUMNS)
             if old is not None:
                 if old["op"] == "update" and op == "update" and old["before_image"]:
                     before_image = _merge_before(old["before_image"], before_image or {})
