@@ -65,6 +65,7 @@ def main() -> int:
                "TAP_CLINIKO_MAX_REQUESTS_PER_MINUTE": os.environ.get("DEMO_MAX_RPM", "0"),
                "TAP_CLINIKO_ATTACHMENTS_DIR": str(OUTPUT / "attachments"),
                "TARGET_PIPEDRIVE_BASE_URL": pipedrive.url,
+               "TARGET_PIPEDRIVE_CLINIKO_BASE_URL": f"{cliniko.url}/v1",
                "TARGET_PIPEDRIVE_PLAN_TIER": plan,
                "TARGET_PIPEDRIVE_SEATS": seats,
                "TARGET_PIPEDRIVE_CROSSWALK_URL": f"sqlite:///{OUTPUT / 'crosswalk.sqlite'}",

@@ -151,6 +151,20 @@ class ClinikoStream(RESTStream[Any]):
         self.pacer.acquire()
         return super()._request(prepared_request, context)
 
+    def fetch_json(self, url: str, params: dict[str, Any]) -> Any:
+        """One paced, retried GET outside the stream's page loop (sample ids, verify's census): its JSON."""
+        request = requests.Request("GET", url, headers=self.http_headers, params=params)
+        prepared = self.requests_session.prepare_request(request)
+        prepared.prepare_auth(self.authenticator)
+
+        def send() -> requests.Response:
+            self.pacer.acquire()
+            response = self.requests_session.send(prepared, timeout=self.timeout)
+            self.validate_response(response)
+            return response
+
+        return page_body(self.request_decorator(send)())
+
     def request_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """The SDK's page loop, with the next page requested while this one's rows are emitted."""
         pages: Iterator[Page] = self._pages(context)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 from functools import cached_property
+from types import FrameType
 from typing import Any
 
 import requests
@@ -23,12 +26,36 @@ from tap_cliniko.settings import CONFIG_SCHEMA, DEFAULT_MAX_RPM, api_base_url, i
 from tap_cliniko.streams import STREAM_TYPES
 
 
+class Interrupted(BaseException):
+    """SIGINT/SIGTERM, raised in the main thread (a BaseException, like KeyboardInterrupt, so no retry loop
+    or `except Exception` takes it for a failed request)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__("SIGINT (Ctrl-C)" if signum == signal.SIGINT else f"signal {signal.Signals(signum).name}")
+        self.exit_code = 128 + signum
+
+
 class TapCliniko(Tap):
     """Reads every Cliniko resource the migration and a warehouse need, incrementally."""
 
     name = "tap-cliniko"
     config_jsonschema = CONFIG_SCHEMA
     message_writer_class = MsgSpecWriter  # the SDK's msgspec encoder: a fifth of the tap's CPU was JSON out
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The SDK's handler writes the STATE from inside the signal handler and exits 0, so a script
+        # cannot tell an interrupted read from a finished one: stop in the main thread instead (sync_all
+        # still ends the output with the STATE of what was emitted) and exit 128 + the signal number.
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, self._interrupt)
+        self._interrupted = False
+
+    def _interrupt(self, signum: int, frame: FrameType | None) -> None:
+        if not self._interrupted:  # a second signal (Meltano sends SIGTERM after Ctrl-C) lets the first finish
+            self._interrupted = True
+            raise Interrupted(signum)
 
     def discover_streams(self) -> list[ClinikoStream]:
         return [stream_type(tap=self) for stream_type in STREAM_TYPES]
@@ -68,11 +95,8 @@ class TapCliniko(Tap):
         rows: list[dict[str, Any]] = []
         page = 1
         while limit is None or len(rows) < limit:  # sorted by id: new rows append, pages are stable
-            request = requests.Request("GET", f"{stream.url_base}/{resource}", headers=stream.http_headers,
-                                       params={"per_page": 100, "page": page, "sort": "id", **params})
-            prepared = stream.requests_session.prepare_request(request)
-            prepared.prepare_auth(stream.authenticator)
-            body = stream.request_decorator(stream._request)(prepared, None).json()
+            body = stream.fetch_json(f"{stream.url_base}/{resource}",
+                                     {"per_page": 100, "page": page, "sort": "id", **params})
             batch = body.get(resource) or []
             rows += batch
             if not batch or not (body.get("links") or {}).get("next"):
@@ -107,10 +131,10 @@ class TapCliniko(Tap):
         try:
             try:
                 super().sync_all()
-            except Exception:
+            except (Exception, Interrupted):
                 # Sorted streams advance their bookmark record by record: hand the
-                # progress to Meltano so the next run resumes here, not from the start.
-                self._state_writer.write_state(self.state)
+                # progress to the target so the next run resumes here, not from the start.
+                self.state_writer.write_state(self.state)
                 raise
         except PagingError as exc:
             raise ClinikoError(f"{exc}; the progress so far is saved in the state.") from None
@@ -143,6 +167,10 @@ class TapCliniko(Tap):
         except ClinikoError as exc:
             print(f"tap-cliniko: {exc}", file=sys.stderr)
             sys.exit(2)
+        except Interrupted as exc:
+            print(f"tap-cliniko: stopped by {exc}; the records read so far are followed by their STATE: run again "
+                  "to continue from there.", file=sys.stderr, flush=True)
+            sys.exit(exc.exit_code)
 
 
 if __name__ == "__main__":

@@ -15,16 +15,19 @@ from typing import Any
 
 import click
 
+from target_pipedrive import completeness as completeness_mod
 from target_pipedrive import confirm as confirm_mod
 from target_pipedrive import planreport as planreport_mod
 from target_pipedrive import report as report_mod
 from target_pipedrive import rollback as rollback_mod
 from target_pipedrive import setup as setup_mod
 from target_pipedrive import verify as verify_mod
+from target_pipedrive.bookmarks import RELAYED_KEYS
 from target_pipedrive.client import PipedriveClient
 from target_pipedrive.crosswalk import Crosswalk
 from target_pipedrive.errors import RecordError, StopRun, TargetError
 from target_pipedrive.kinds import Api
+from target_pipedrive.mapping import STATE_KEY as MAP_STATE_KEY
 from target_pipedrive.pacing import utc_day
 from target_pipedrive.settings import CONFIG_SCHEMA, Settings
 
@@ -114,6 +117,7 @@ def rollback(ctx: click.Context, run_ids: tuple[str, ...], all_runs: bool, force
         click.echo("Nothing was changed. Re-run with --yes to do this.")
         return
     rollback_run = crosswalk.start_run("rollback")
+    forget_migrated(crosswalk, rollback_run, list(run_ids) if run_ids else None)
     try:
         outcome = rollback_mod.execute(crosswalk, _api(settings, crosswalk), steps, rollback_run, force=force,
                                        echo=click.echo)
@@ -127,10 +131,28 @@ def rollback(ctx: click.Context, run_ids: tuple[str, ...], all_runs: bool, force
         sys.exit(exc.exit_code)
     crosswalk.finish_run(rollback_run, "ok" if not outcome["refused"] else "partial", dict(outcome))
     click.echo(f"Rollback {rollback_run}: {outcome['done']} step(s) done, {outcome['refused']} refused.")
+    click.echo("The pipelines' bookmarks still cover what was undone: to migrate it again, read Cliniko from the "
+               "start once with `meltano run --full-refresh tap-cliniko target-pipedrive` (without Meltano: run "
+               "tap-cliniko without --state); a plain run refuses until then.")
     if outcome["refused"]:
         click.echo("Some records were changed in Pipedrive after the migration and were left alone; re-run with "
                    "--force to undo them anyway.", err=True)
         sys.exit(1)
+
+
+def forget_migrated(crosswalk: Crosswalk, rollback_run: str, run_ids: list[str] | None) -> None:
+    """Before undoing anything: what the crosswalk knows about the source side stops vouching for it.
+
+    A new epoch makes every bookmark saved so far stale (bookmarks.py): the next run must read
+    Cliniko from the start. The map's memory goes too (that full read rebuilds it, and a rollup
+    it remembers as written would not be sent again), as do the source records the runs settled.
+    Done first, so an interrupted rollback leaves the same guard.
+    """
+    crosswalk.new_epoch(f"the rollback {rollback_run} of {', '.join(run_ids) if run_ids else 'every run'}")
+    crosswalk.drop_value(MAP_STATE_KEY)
+    for name in RELAYED_KEYS:
+        crosswalk.drop_value(name)
+    crosswalk.forget_sources(run_ids)
 
 
 @main.command()
@@ -148,16 +170,34 @@ def report(ctx: click.Context, run_id: str | None, out_dir: str) -> None:
 @main.command()
 @click.option("--run", "run_id", help="Only the records this run wrote (default: every migrated record).")
 @click.option("--out-dir", type=click.Path(file_okay=False), default="output/verify", show_default=True)
+@click.option("--skip-cliniko", is_flag=True,
+              help="Do not check against Cliniko that every record is accounted for (compare Pipedrive only).")
 @click.pass_context
-def verify(ctx: click.Context, run_id: str | None, out_dir: str) -> None:
-    """Read every migrated record back from Pipedrive and write a field-level diff (CSV, JSON, HTML)."""
+def verify(ctx: click.Context, run_id: str | None, out_dir: str, skip_cliniko: bool) -> None:
+    """Read every migrated record back from Pipedrive and write a field-level diff (CSV, JSON, HTML); check
+    against Cliniko that every record there is migrated, skipped with a reason or failed."""
     settings = _settings(ctx)
     crosswalk = Crosswalk(settings.crosswalk_url)
     if run_id is not None and run_id not in {r["run_id"] for r in crosswalk.runs()}:
         raise click.UsageError(f"unknown run id: {run_id} (see the `runs` command)")
+    access = None
+    if run_id is None and not skip_cliniko and crosswalk.source_counts():  # Cliniko records were migrated
+        access = completeness_mod.cliniko_config(ctx.obj["config"])
+        if access is None:
+            click.echo("target-pipedrive-admin: verify also checks that every Cliniko record arrived, so it needs "
+                       "read access to Cliniko: set cliniko_api_key and cliniko_user_agent (or TAP_CLINIKO_API_KEY "
+                       "and TAP_CLINIKO_USER_AGENT), or add --skip-cliniko to compare Pipedrive only.", err=True)
+            sys.exit(2)
     api = Api(_api(settings, crosswalk).client, dry_run=True)  # verify only reads: writes are refused
+    gaps: list[completeness_mod.Gap] = []
     try:
+        census = completeness_mod.TapCensus(access) if access is not None else None
         rows, summary = verify_mod.run(crosswalk, api, run_id)
+        if census is not None:
+            gaps, per_stream = completeness_mod.check(
+                completeness_mod.received_by_stream(crosswalk.source_rows()), census,
+                crosswalk.get_value(RELAYED_KEYS[0]))
+            summary["completeness"] = verify_mod.completeness_summary(gaps, per_stream, census.requests)
     except StopRun as exc:
         click.echo(f"Verify stopped early: {exc}. Run it again later.", err=True)
         sys.exit(StopRun.exit_code)
@@ -169,22 +209,32 @@ def verify(ctx: click.Context, run_id: str | None, out_dir: str) -> None:
         sys.exit(2)
     finally:
         api.client.budget.flush()
-    verify_mod.write(rows, summary, Path(out_dir), run_id)
+    verify_mod.write(rows, summary, Path(out_dir), run_id, gaps)
     files = f"{out_dir}/diff.csv, diff.json and diff.html"
     differences = summary["differences"]
-    if differences:
+    found = summary.get("completeness") or {}
+    problems = found.get("problems", 0)
+    not_yet = sum(found.get("verdicts", {}).get(v, 0) for v in (completeness_mod.NOT_YET, "deferred"))
+    later = f"; {not_yet} Cliniko record(s) changed since the last run or wait for the next one" if not_yet else ""
+    if differences or problems:
         where = ", ".join(f"{stream} {s['with_differences'] + s['object_missing']}"
                           for stream, s in summary["by_object_type"].items()
                           if s["with_differences"] or s["object_missing"])
-        click.echo(f"Verify found {differences} difference(s) between Pipedrive and the migration in "
-                   f"{summary['objects']} objects ({where}); see {files}.", err=True)
+        missing = ", ".join(f"{v} {n}" for v, n in found.get("verdicts", {}).items()
+                            if v in completeness_mod.PROBLEMS and n)
+        parts = ([f"{differences} difference(s) between Pipedrive and the migration in {summary['objects']} objects "
+                  f"({where})"] if differences else []) + (
+            [f"{problems} Cliniko record(s) that are not in Pipedrive and should be ({missing})"] if problems else [])
+        click.echo(f"Verify found {' and '.join(parts)}{later}; see {files}.", err=True)
         sys.exit(1)
+    accounted = (f", and every one of the {found['in_cliniko']} Cliniko records is accounted for{later}"
+                 if found.get("checked") else "")
     if not summary["objects"]:
-        click.echo(f"Verify: the crosswalk holds no migrated record{f' of run {run_id}' if run_id else ''}; "
-                   f"wrote {files} (empty).")
+        click.echo(f"Verify: the crosswalk holds no migrated record{f' of run {run_id}' if run_id else ''}"
+                   f"{accounted}; wrote {files}.")
         return
     click.echo(f"Verify: {summary['objects']} objects and {summary['fields_compared']} fields match what the "
-               f"migration wrote; wrote {files}.")
+               f"migration wrote{accounted}; wrote {files}.")
 
 
 @main.command()

@@ -21,7 +21,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from target_pipedrive.errors import ApiError, AuthError, BudgetExhausted, MaybeWritten, ServiceUnavailable
+from target_pipedrive.errors import (
+    ApiError,
+    AuthError,
+    BudgetExhausted,
+    MaybeWritten,
+    RunInterrupted,
+    ServiceUnavailable,
+)
 from target_pipedrive.pacing import BurstPacer, TokenBudget
 from target_pipedrive.transport import ConnectionLost, ConnectTimedOut, Response, Transport
 
@@ -114,7 +121,6 @@ class PipedriveClient:
                  backoff_base_s: float = 0.5, backoff_cap_s: float = 30.0) -> None:
         self.base_url = base_url.rstrip("/")
         self.budget = budget
-        self.pacer = BurstPacer(burst_limit, sleep=sleep)
         self.timeout_s = timeout_s
         self.max_retries = max_retries
         self.read_only = read_only
@@ -126,6 +132,22 @@ class PipedriveClient:
         self._transport = Transport(self.base_url, {"x-api-token": api_token, "Accept": "application/json",
                                                     "User-Agent": USER_AGENT}, threads)
         self._stats_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self.pacer = BurstPacer(burst_limit, sleep=self.pause)
+
+    def stop(self) -> None:
+        """The run is interrupted: no request starts any more, and waits (pacing, backoff) end now."""
+        self._stopping.set()
+
+    def pause(self, seconds: float) -> None:
+        """Sleep (pacing, backoff), unless the run is interrupted meanwhile."""
+        if self._sleep is time.sleep:
+            stopped = self._stopping.wait(seconds)
+        else:  # tests drive time themselves
+            self._sleep(seconds)
+            stopped = self._stopping.is_set()
+        if stopped:
+            raise RunInterrupted("the run was interrupted before this request was sent")
 
     # -- public helpers ----------------------------------------------------------------
     def get(self, version: str, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -166,6 +188,8 @@ class PipedriveClient:
         failures = 0
         rate_limited = 0
         while True:
+            if self._stopping.is_set():
+                raise RunInterrupted("the run was interrupted before this request was sent")
             self.budget.check(cost)
             waited = self.pacer.acquire()
             with self._stats_lock:
@@ -220,7 +244,7 @@ class PipedriveClient:
         with self._stats_lock:
             self.stats.retries += 1
             self.stats.waited_s += delay
-        self._sleep(delay)
+        self.pause(delay)
         return failures
 
     def _handle_429(self, response: Response, attempt: int) -> None:

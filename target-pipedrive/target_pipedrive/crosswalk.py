@@ -8,7 +8,10 @@ Tables (SQLAlchemy Core, so SQLite by default and Postgres via `crosswalk_url`):
   in flight, committed before the request is sent.
 - `pending`: records held back for a parent, or spooled when the run had to stop.
 - `audit`: failures, warnings and plan results, with error codes.
+- `sources`: one row per source (Cliniko) record ever received: what became of it, by
+  which run. The whole migration's reconciliation, and what `verify` checks Cliniko against.
 - `runs`, `rollback_steps`, `budget`: run bookkeeping, rollback progress, tokens per day.
+- `kv`: small named values (the map's memory, the epoch, the last STATE relayed).
 
 Every method commits before it returns: the caller may be SIGKILLed right after.
 
@@ -130,6 +133,14 @@ rollback_steps = Table(
     Column("message", Text, nullable=False),
     Column("at", String(32), nullable=False),
 )
+sources = Table(
+    "sources", metadata,
+    Column("stream", String(64), primary_key=True),
+    Column("source_key", String(255), primary_key=True),
+    Column("status", String(16), nullable=False),  # migrated | skipped | failed | held | deferred | waiting
+    Column("run_id", String(64), nullable=False, index=True),
+    Column("at", String(32), nullable=False),
+)
 kv = Table(  # small named values that must survive between runs (e.g. the map's memory)
     "kv", metadata,
     Column("name", String(64), primary_key=True),
@@ -199,6 +210,9 @@ class _Statements:
         self.delete_intent = _Sql(DELETE_INTENT, d)
         self.delete_pending = _Sql(DELETE_PENDING, d)
         self.insert_audit = _Sql(insert(audit), d, AUDIT_COLUMNS)
+
+
+EPOCH_KEY = "epoch"
 
 
 def now_iso() -> str:
@@ -429,11 +443,91 @@ class Crosswalk:
             row["record"] = json.loads(row["record"])
         return rows
 
+    # -- source records -----------------------------------------------------------------------
+    def settle_sources(self, run_id: str, settled: list[tuple[str, str, str]]) -> None:
+        """Record (stream, source key, status) for source records received; the latest status wins."""
+        if not settled:
+            return
+        at = now_iso()
+        latest = {(stream, key): status for stream, key, status in settled}
+        with self._tx() as c:
+            for stream, key in latest:
+                c.execute(delete(sources).where(and_(sources.c.stream == stream, sources.c.source_key == key)))
+            c.execute(insert(sources), [{"stream": stream, "source_key": key, "status": status, "run_id": run_id,
+                                         "at": at} for (stream, key), status in latest.items()])
+
+    def source_rows(self, stream: str | None = None) -> list[dict[str, Any]]:
+        query = select(sources).order_by(sources.c.stream, sources.c.source_key)
+        if stream is not None:
+            query = query.where(sources.c.stream == stream)
+        with self.engine.connect() as c:
+            return [dict(r._mapping) for r in c.execute(query)]
+
+    def source_counts(self) -> dict[str, dict[str, int]]:
+        """{stream: {status: n}} over every source record ever received."""
+        out: dict[str, dict[str, int]] = {}
+        with self.engine.connect() as c:
+            for stream, status, n in c.execute(select(sources.c.stream, sources.c.status, func.count())
+                                               .group_by(sources.c.stream, sources.c.status)):
+                out.setdefault(stream, {})[status] = int(n)
+        return out
+
+    def settle_parked_sources(self) -> None:
+        """Source records held for a parent or deferred by a stop whose write has happened since (their
+        person arrived, or a later run sent what was spooled): migrated now."""
+        with self._tx() as c:
+            parked = c.execute(select(sources.c.stream, sources.c.source_key)
+                               .where(sources.c.status.in_(("held", "deferred")))).all()
+            for stream, key in parked:
+                written = c.execute(select(func.count()).select_from(xwalk).where(xwalk.c.source_key == key)).scalar()
+                waiting = c.execute(select(func.count()).select_from(pending)
+                                    .where(pending.c.source_key == key)).scalar()
+                if written and not waiting:
+                    c.execute(update(sources).where(and_(sources.c.stream == stream, sources.c.source_key == key))
+                              .values(status="migrated", at=now_iso()))
+
+    def forget_sources(self, run_ids: list[str] | None) -> None:
+        """After a rollback: the records these runs (all: None) settled are no longer known to be in Pipedrive."""
+        with self._tx() as c:
+            query = delete(sources)
+            if run_ids is not None:
+                query = query.where(sources.c.run_id.in_(run_ids))
+            c.execute(query)
+
+    # -- epoch: what Meltano's bookmarks are checked against ----------------------------------------
+    def epoch(self) -> str:
+        """`<crosswalk id>.<rollbacks so far>`: stamped into every STATE relayed (bookmarks.py)."""
+        value = self._epoch_value()
+        return f"{value['id']}.{value['n']}"
+
+    def epoch_note(self) -> str:
+        """Why bookmarks of an earlier epoch of this crosswalk are stale."""
+        return str(self._epoch_value().get("why") or "an earlier rollback")
+
+    def rolled_back_ever(self) -> bool:
+        return int(self._epoch_value()["n"]) > 0
+
+    def new_epoch(self, why: str) -> None:
+        """A rollback undid records: every bookmark saved until now would skip them."""
+        value = self._epoch_value()
+        self.put_value(EPOCH_KEY, {"id": value["id"], "n": int(value["n"]) + 1, "why": why})
+
+    def _epoch_value(self) -> dict[str, Any]:
+        value = self.get_value(EPOCH_KEY)
+        if not isinstance(value, dict) or "id" not in value:
+            value = {"id": uuid.uuid4().hex[:12], "n": 0}
+            self.put_value(EPOCH_KEY, value)
+        return value
+
     # -- named values ---------------------------------------------------------------------------
     def get_value(self, name: str) -> Any:
         with self.engine.connect() as c:
             row = c.execute(select(kv.c.value).where(kv.c.name == name)).first()
         return row[0] if row is not None else None
+
+    def drop_value(self, name: str) -> None:
+        with self._tx() as c:
+            c.execute(delete(kv).where(kv.c.name == name))
 
     def put_value(self, name: str, value: Any) -> None:
         with self._tx() as c:

@@ -58,6 +58,10 @@ class ServiceUnavailable(StopRun):
     """Pipedrive kept failing (5xx, timeouts, blocks) beyond the retry allowance."""
 
 
+class RunInterrupted(StopRun):
+    """A signal stops the run: a write that has not started yet is parked for the next run."""
+
+
 class MaybeWritten(Exception):
     """A non-idempotent request failed after it may have reached Pipedrive.
 

@@ -124,6 +124,7 @@ class MapStage:
         self._book()
         if not self.dry_run:
             self.writer.crosswalk.put_value(STATE_KEY, self.map.export_state())
+            self.writer.crosswalk.settle_sources(self.writer.run_id, self.sources.settled())
 
     def finish(self) -> None:
         """End of input: rollups, what still waits (audited as held), the map's memory."""
@@ -135,7 +136,10 @@ class MapStage:
         for key, reason in waiting:
             audit(self.writer.run_id, "map", key, "held", "map_waiting", reason)
         self.sources.settle_held(lambda stream, key: self.writer.ledger.get(stream, key) is not None)
-        self.writer.source_counts = self.sources.counts({key for key, _ in waiting})
+        waiting_keys = {key for key, _ in waiting}
+        self.writer.source_counts = self.sources.counts(waiting_keys)
+        if not self.dry_run:
+            self.writer.crosswalk.settle_sources(self.writer.run_id, self.sources.settled(waiting_keys))
         if waiting:
             print(f"[target-pipedrive] map: {len(waiting)} record(s) wait for a record that never arrived "
                   "(details: target-pipedrive-admin report)", file=self.writer.progress.out, flush=True)

@@ -47,13 +47,14 @@ def rows(crosswalk: Crosswalk, run_id: str | None = None) -> list[dict[str, Any]
         if a["status"] == "warning":
             r["warnings"] = ";".join(filter(None, [r["warnings"], a["code"]]))
             continue
-        if run_id is None and a["status"] in ("held", "planned"):
+        if run_id is None and a["status"] in ("held", "deferred", "planned"):
             continue  # current state: the pending queue and the mapping tell these
         if run_id is None and r["status"] == "migrated" and str(a["at"]) < str(r["at"]):
             continue  # an older failure, since fixed
         if run_id is None and a["status"] == "rolled_back" and r["status"] == "migrated":
             continue  # rolled back, then migrated again
-        r.update(status=a["status"], error_code=a["code"] if a["status"] in ("failed", "held", "skipped") else None,
+        parked = ("failed", "held", "deferred", "skipped")
+        r.update(status=a["status"], error_code=a["code"] if a["status"] in parked else None,
                  message=a["message"], run_id=a["run_id"], at=a["at"])
         if a["status"] in ("planned", "rolled_back"):
             r["action"] = a["action"] or a["code"]

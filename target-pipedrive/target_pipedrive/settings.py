@@ -73,6 +73,14 @@ CONFIG_SCHEMA = th.PropertiesList(
                             "writes in flight and saves the map's memory); the last one is always relayed."),
     th.Property("progress_interval_s", th.NumberType, default=10,
                 description="Seconds between progress lines on stderr (0 disables them)."),
+    th.Property("cliniko_api_key", th.StringType, secret=True,
+                description="For verify only: a Cliniko API key to count what Cliniko holds (default: the "
+                            "TAP_CLINIKO_API_KEY environment variable)."),
+    th.Property("cliniko_user_agent", th.StringType,
+                description="For verify only: the User-Agent sent to Cliniko (default: TAP_CLINIKO_USER_AGENT)."),
+    th.Property("cliniko_base_url", th.StringType,
+                description="For verify only: Cliniko's API base URL (default: TAP_CLINIKO_BASE_URL, else the key's "
+                            "shard)."),
 ).to_dict()
 
 

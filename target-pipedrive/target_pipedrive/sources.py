@@ -27,21 +27,43 @@ class SourceLedger:
         self.status: dict[str, str] = {}  # source key -> best-known status so far
         self._alias: dict[str, str] = {}  # output key whose kind is no Cliniko stream -> its source key
         self.held: dict[tuple[str, str], str] = {}  # (stream, output key) parked by the writer -> source key
+        self._unsaved: set[str] = set()  # received or re-booked since the last `settled()`
+        self._stream_of = {kind: stream for stream, kind in self.singular.items()}
+        self.earlier: dict[str, str] = {}  # source key received by an earlier run, booked now -> its stream
 
     def receive(self, stream: str, record_id: Any) -> str:
         key = f"{self.prefix}:{self.singular.get(stream, stream)}:{record_id}"
         self.received[key] = stream
+        self._unsaved.add(key)
         return key
 
+    def settled(self, waiting: set[str] | None = None) -> list[tuple[str, str, str]]:
+        """(stream, source key, status) of the records received or re-booked since the last call, for the
+        crosswalk's `sources` table; one with no outcome yet waits in the map ("waiting")."""
+        out = []
+        for key in self._unsaved:
+            status = self.status.get(key) or "waiting"
+            if waiting is not None and key in waiting and status not in ("failed", "held"):
+                status = "waiting"
+            stream = self.received.get(key) or self.earlier[key]
+            out.append((stream, key, "migrated" if status == "unchanged" else status))
+        self._unsaved = set()
+        return out
+
     def origin(self, key: str, current: str | None = None) -> str | None:
-        """The received source key an output key belongs to (None: a rollup or a definition)."""
-        if key in self.received:
+        """The source key an output key belongs to (None: a definition, or nothing received)."""
+        if key in self.received or key in self.earlier:
             return key
         if key in self._alias:
             return self._alias[key]
         if current is not None and key.rsplit(":", 1)[-1] == current.rsplit(":", 1)[-1]:
             self._alias[key] = current  # e.g. cliniko:patient_notes:7 made from cliniko:patient:7
             return current
+        parts = key.split(":")
+        stream = self._stream_of.get(parts[1]) if len(parts) == 3 and parts[0] == self.prefix else None
+        if stream is not None:  # a record received by an earlier run, completed now (an attendee whose
+            self.earlier[key] = stream  # group appointment arrived, a patient's rollup)
+            return key
         return None
 
     def book(self, key: str, status: str, current: str | None = None, output: tuple[str, str] | None = None) -> None:
@@ -53,12 +75,14 @@ class SourceLedger:
         previous = self.status.get(source)
         if previous is None or RANK.index(status) < RANK.index(previous):
             self.status[source] = status
+            self._unsaved.add(source)
 
     def settle_held(self, written: Any) -> None:
         """Outputs parked for a parent that arrived later in the run were written after all."""
         for (stream, key), source in self.held.items():
             if self.status.get(source) == "held" and written(stream, key):
                 self.status[source] = "migrated"
+                self._unsaved.add(source)
 
     def counts(self, waiting: set[str]) -> dict[str, dict[str, int]]:
         """{Cliniko stream: {status: n}} over every record received this run."""

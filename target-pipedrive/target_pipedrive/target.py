@@ -1,15 +1,19 @@
 """TargetPipedrive: the singer-sdk Target wiring settings, sinks, the Writer and STATE handling.
 
-STATE is relayed as soon as it arrives (every record before it is already committed to
-the crosswalk, or parked there), never in plan mode (a plan must not move Meltano's
-bookmarks), and the process ends with a clean one-line message and a meaningful exit
-code: 0 ok, 1 some records failed or wait for a parent, 2 bad config/input/token,
-75 stopped early (daily budget or Pipedrive down) — run again later to finish.
+STATE is relayed only at checkpoints, when every record before it is durable: written to
+Pipedrive or parked in the crosswalk, with the map's memory saved (bookmarks.py stamps it).
+Never in plan mode (a plan must not move Meltano's bookmarks), never from a signal handler
+(interrupt.py). The process ends with a clean one-line message and a meaningful exit code:
+0 ok, 1 some records failed or wait for a parent, 2 bad config/input/token or stale
+bookmarks, 75 stopped early (daily budget or Pipedrive down) - run again later to finish,
+130/143 interrupted by SIGINT/SIGTERM - run again to finish.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from functools import cached_property
@@ -22,9 +26,11 @@ from singer_sdk.sinks import Sink
 
 from target_pipedrive import contract
 from target_pipedrive.affinity import keep_on_one_cpu
+from target_pipedrive.bookmarks import StateRelay, relayed_key
 from target_pipedrive.client import PipedriveClient
 from target_pipedrive.crosswalk import Crosswalk
 from target_pipedrive.errors import ContractError, TargetError
+from target_pipedrive.interrupt import Interrupted, InterruptHandler
 from target_pipedrive.mapping import MapStage, is_source_stream
 from target_pipedrive.pacing import utc_day
 from target_pipedrive.progress import Progress
@@ -51,11 +57,16 @@ class TargetPipedrive(Target):
         super().__init__(*args, **kwargs)
         self.max_parallelism = 1  # one writer, arrival order: parents before children
         self._writer: Writer | None = None
-        self._last_state: dict | None = None
         self.exit_code = 0
         self._mapping: MapStage | None = None
         self._source_shaped: dict[str, bool] = {}
         self._last_relay = time.monotonic()
+        self._state: dict | None = None  # the latest STATE received, relayed at the next checkpoint
+        self._first_state = True
+        self._relay: StateRelay | None = None
+        self.message_reader.on_state = self.receive_state  # the SDK never holds a STATE (reader.py)
+        if threading.current_thread() is threading.main_thread():
+            InterruptHandler().install()  # in place of the SDK's handler (interrupt.py)
 
     # -- configuration ---------------------------------------------------------------------------
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
@@ -112,26 +123,44 @@ class TargetPipedrive(Target):
                             f"({', '.join(contract.STREAMS)}); set ignore_unknown_streams to skip it.")
 
     # -- STATE ----------------------------------------------------------------------------------------
-    def _process_state_message(self, message_dict: dict) -> None:
-        super()._process_state_message(message_dict)  # keeps it as the latest STATE
+    @property
+    def relay(self) -> StateRelay:
+        if self._relay is None:
+            self._relay = StateRelay(self.writer.crosswalk.epoch)
+        return self._relay
+
+    def receive_state(self, message: dict) -> None:
+        """A STATE from the tap: kept, and relayed at the next checkpoint (at most every state_interval_s)."""
+        self.message_reader.assert_line_requires(message, {"value"})
+        value = message["value"]
+        if self._first_state:
+            self._first_state = False
+            if self.message_reader.records_seen == 0 and not self.settings.dry_run:
+                self._check_bookmarks(value)  # the tap's first STATE, before any record: where it starts from
+        self._state = value
         if time.monotonic() - self._last_relay >= self.settings.state_interval_s:
-            self._relay_state()
+            self.checkpoint()
         # else: a later STATE (or the end of input) relays a newer one; a crash in between only
         # means the tap sends those records again, which the payload hashes skip
 
-    def _relay_state(self) -> None:
-        if self._writer is not None:
-            self._writer.drain()  # every record before this STATE is committed (or parked) before it is relayed
-        if self._mapping is not None:
-            self._mapping.checkpoint()  # the map's memory (lookups, rollup parts) kept before the STATE moves
-        self.drain_all()  # RecordSinks hold nothing: this only relays the STATE now
-        self._last_relay = time.monotonic()
+    def _check_bookmarks(self, value: Any) -> None:
+        crosswalk = self.writer.crosswalk
+        legacy_ok = not crosswalk.rolled_back_ever() and any(
+            r["kind"] == "apply" and r["run_id"] != self.writer.run_id for r in crosswalk.runs())
+        note = f"before {crosswalk.epoch_note()}" if crosswalk.rolled_back_ever() else "with another crosswalk"
+        self.relay.check(value if isinstance(value, dict) else {}, legacy_ok, note)
 
-    def _write_state_message(self, state: dict) -> None:
-        if self.settings.dry_run or state == self._last_state:
-            return  # a plan must not advance Meltano's bookmarks; a repeat says nothing new
-        self._last_state = state
-        super()._write_state_message(state)
+    def checkpoint(self) -> None:
+        """Make everything before the latest STATE durable, then relay it."""
+        if self._writer is not None:
+            self._writer.drain()  # every record before this STATE is committed (or parked)
+        if self._mapping is not None:
+            self._mapping.checkpoint()  # the map's memory (lookups, waiting records, rollup parts)
+        if self._state is not None and not self.settings.dry_run:
+            relayed = self.relay.relay(self._state)
+            if relayed is not None:
+                self.writer.crosswalk.put_value(relayed_key(), relayed)
+        self._last_relay = time.monotonic()
 
     # -- end of input ---------------------------------------------------------------------------------
     def process_endofpipe(self) -> None:
@@ -139,7 +168,10 @@ class TargetPipedrive(Target):
             if self._mapping is not None:
                 self._mapping.finish()
             self.exit_code = self.writer.finish()
-            super().process_endofpipe()
+            if self._mapping is not None and not self.settings.dry_run:
+                self.writer.crosswalk.settle_parked_sources()
+            super().process_endofpipe()  # the sinks hold nothing, and the SDK holds no STATE
+            self.checkpoint()  # the last STATE: everything is written, parked or saved by now
         finally:
             self.writer.close()
             self.writer.crosswalk.close()
@@ -156,5 +188,26 @@ class TargetPipedrive(Target):
                 self._writer.crosswalk.finish_run(self._writer.run_id, "failed", {"error": str(exc)})
             print(f"target-pipedrive: {exc}", file=sys.stderr, flush=True)
             sys.exit(exc.exit_code)
+        except Interrupted as exc:
+            self._stop_interrupted(exc)
         if self.exit_code:
             sys.exit(self.exit_code)
+
+    def _stop_interrupted(self, exc: Interrupted) -> None:
+        """Stopped by a signal: no more STATE, the run marked interrupted, one sentence, exit 128 + signal."""
+        clean = True
+        writer = self._writer
+        if writer is not None:
+            clean = writer.interrupt(INTERRUPT_GRACE_S)
+            writer.crosswalk.finish_run(writer.run_id, "interrupted",
+                                        {"interrupted": str(exc), "requests": writer.client.stats.requests})
+        print(f"target-pipedrive: stopped by {exc}. Everything written so far is kept, and the bookmarks stay at the "
+              f"last checkpoint (where every record before them was saved): run the same command again to finish; "
+              f"nothing is written twice.", file=sys.stderr, flush=True)
+        if not clean:  # a write still waits for Pipedrive: its intent lets the next run finish it
+            sys.stdout.flush()
+            os._exit(exc.exit_code)
+        sys.exit(exc.exit_code)
+
+
+INTERRUPT_GRACE_S = 5.0  # how long writes already sent may take to come back after a signal

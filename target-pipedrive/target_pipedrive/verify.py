@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from target_pipedrive import normalize
+from target_pipedrive import completeness, normalize
 from target_pipedrive.crosswalk import Crosswalk, now_iso
 from target_pipedrive.kinds import Api, kind_for
 from target_pipedrive.report import _private
@@ -192,30 +192,80 @@ def run(crosswalk: Crosswalk, api: Api, run_id: str | None = None,
     return rows, summarize(rows)
 
 
+# -- completeness against Cliniko (completeness.py) ---------------------------------------------------
+SOURCE_RECORD = "(Cliniko record)"  # the field name of a completeness row
+
+
+def completeness_rows(gaps: list[completeness.Gap]) -> list[Row]:
+    """Completeness findings as diff rows: no Pipedrive id, the Cliniko side's last change as its value."""
+    return [Row(g.stream, g.source_key, 0, SOURCE_RECORD, f"updated {g.updated_at}" if g.updated_at else "received",
+                "", g.verdict) for g in gaps]
+
+
+def completeness_summary(gaps: list[completeness.Gap], per_stream: dict[str, dict[str, int]],
+                         requests: int) -> dict[str, Any]:
+    verdicts = Counter(g.verdict for g in gaps)
+    return {"checked": True, "per_stream": per_stream, "cliniko_requests": requests,
+            "in_cliniko": sum(s["in_cliniko"] for s in per_stream.values()),
+            "verdicts": {v: verdicts.get(v, 0) for v in completeness.VERDICTS},
+            "problems": sum(verdicts.get(v, 0) for v in completeness.PROBLEMS)}
+
+
 # -- output ----------------------------------------------------------------------------------------
-def write(rows: list[Row], summary: dict[str, Any], out_dir: Path, run_id: str | None) -> list[Path]:
+def write(rows: list[Row], summary: dict[str, Any], out_dir: Path, run_id: str | None,
+          gaps: list[completeness.Gap] | None = None) -> list[Path]:
     """diff.csv, diff.json and diff.html, owner-only (they hold patient data)."""
     import json
 
     out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     csv_path, json_path, html_path = out_dir / "diff.csv", out_dir / "diff.json", out_dir / "diff.html"
+    every = rows + completeness_rows(gaps or [])
     with _private(csv_path) as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)
         writer.writeheader()
-        writer.writerows(asdict(r) for r in rows)
-    document = {"run_id": run_id, "generated_at": now_iso(), "summary": summary, "rows": [asdict(r) for r in rows]}
+        writer.writerows(asdict(r) for r in every)
+    document = {"run_id": run_id, "generated_at": now_iso(), "summary": summary, "rows": [asdict(r) for r in every]}
     with _private(json_path) as handle:
         handle.write(json.dumps(document, indent=2, ensure_ascii=False, default=str))
-    _write_html(html_path, rows, summary, run_id)
+    _write_html(html_path, rows, summary, run_id, gaps or [])
     return [csv_path, json_path, html_path]
 
 
-def _write_html(path: Path, rows: list[Row], summary: dict[str, Any], run_id: str | None) -> None:
+def _completeness_blocks(summary: dict[str, Any], gaps: list[completeness.Gap]) -> list[Any]:
+    from target_pipedrive import html
+
+    found = summary.get("completeness") or {}
+    if not found.get("checked"):
+        return [html.Paragraph("Completeness against Cliniko was not checked (verify --skip-cliniko, or a single "
+                               "run): only what the migration wrote was compared.", "warn")]
+    verdicts = found["verdicts"]
+    problems = found["problems"]
+    waiting = verdicts.get(completeness.NOT_YET, 0) + verdicts.get("deferred", 0)
+    line = (f"Cliniko holds {found['in_cliniko']} records ({found['cliniko_requests']} requests to count them): "
+            + (f"{problems} not in Pipedrive that should be: " + ", ".join(
+                f"{v} {verdicts[v]}" for v in completeness.PROBLEMS if verdicts.get(v)) + "." if problems
+               else "every one is migrated, skipped with a reason, or failed as listed in the audit.")
+            + (f" {waiting} changed after the last run or were saved for the next one: the next run brings them."
+               if waiting else ""))
+    columns = ("Cliniko stream", "in Cliniko", "received", *completeness.VERDICTS)
+    per_stream = [(stream, s["in_cliniko"], s["received"], *(s.get(v, 0) for v in completeness.VERDICTS))
+                  for stream, s in found["per_stream"].items()]
+    listed = [(g.stream, g.source_key, g.updated_at or "", g.verdict)
+              for g in sorted(gaps, key=lambda g: (g.verdict not in completeness.PROBLEMS, g.stream, g.source_key))]
+    return [html.Paragraph(line, "bad" if problems else "ok"),
+            html.Table("Completeness per Cliniko stream", columns, per_stream),
+            html.Table("Cliniko records not in Pipedrive", ("Cliniko stream", "source key", "changed in Cliniko",
+                                                             "verdict"), listed, max_rows=2000)]
+
+
+def _write_html(path: Path, rows: list[Row], summary: dict[str, Any], run_id: str | None,
+                gaps: list[completeness.Gap]) -> None:
     from target_pipedrive import html
 
     differences = [r for r in rows if r.verdict != normalize.MATCH]
+    problems = (summary.get("completeness") or {}).get("problems", 0)
     scope = f"run {run_id}" if run_id else "every migrated record"
-    tone = "ok" if not differences else "bad"
+    tone = "ok" if not differences and not problems else "bad"
     headline = (f"{summary['objects']} objects and {summary['fields_compared']} fields compared ({scope}): "
                 + ("everything matches." if not differences else
                    f"{len(differences)} difference(s): " + ", ".join(
@@ -226,6 +276,7 @@ def _write_html(path: Path, rows: list[Row], summary: dict[str, Any], run_id: st
                  for name, counts in summary["by_field"].items()]
     blocks: list[Any] = [
         html.Paragraph(headline, tone),
+        *_completeness_blocks(summary, gaps),
         html.Table("Differences", HTML_COLUMNS, [tuple(asdict(r).values()) for r in differences], max_rows=2000),
         html.BarChart("Fields per object type", {s: {v: n for v, n in d["fields"].items() if n}
                                                  for s, d in summary["by_object_type"].items()}),

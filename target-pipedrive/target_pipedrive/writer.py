@@ -14,7 +14,6 @@ import hashlib
 import logging
 import os
 import threading
-import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -192,6 +191,17 @@ class Writer:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
 
+    def interrupt(self, grace_s: float) -> bool:
+        """A signal: no write starts any more; those in flight get `grace_s` to end (their waits and retries
+        stop at once). True when none is left running. One still running when the process ends is safe: its
+        intent is in the crosswalk and the next run recovers it."""
+        self.client.stop()
+        running = [f for f in self._inflight.values() if not f.done()]
+        _, left = wait(running, timeout=grace_s) if running else (set(), set())
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        return not left
+
     def process(self, stream: str, record: dict[str, Any]) -> str:
         """Handle one contract record; never raises for problems of the record itself.
 
@@ -267,6 +277,9 @@ class Writer:
             code = "parent_failed" if row["waiting_for"] in self.failed_refs else "parent_missing"
             self.ledger.audit(self.run_id, row["stream"], row["source_key"], "held", code,
                               f"waiting for {row['waiting_for']}, which has not been written")
+        for row in deferred:
+            self.ledger.audit(self.run_id, row["stream"], row["source_key"], "deferred", row["reason"],
+                              "saved in the crosswalk when the run stopped early; the next run sends it first")
         if isinstance(self.ledger, PlanLedger):
             for entry in self.ledger.planned:
                 self.crosswalk.audit(self.run_id, entry["stream"], entry["source_key"], "planned", entry["action"],
@@ -651,7 +664,7 @@ class Writer:
                     return found
                 if attempt > self.settings.max_retries:
                     raise ServiceUnavailable(f"Pipedrive kept failing creates ({exc})") from None
-                time.sleep(min(30.0, 0.25 * 2 ** attempt))
+                self.client.pause(min(30.0, 0.25 * 2 ** attempt))
 
     def _update(self, kind: Kind, key: str, pid: int, body: dict[str, Any], digest: str, action: str,
                 local: dict[str, Any] | None = None, current: dict[str, Any] | None = None) -> dict[str, Any] | None:

@@ -24,6 +24,7 @@ from singer_sdk.testing.target_tests import (
 )
 from singer_sdk.testing.templates import TargetFileTestTemplate
 
+from target_pipedrive.bookmarks import STAMP
 from target_pipedrive.errors import ContractError
 from target_pipedrive.target import TargetPipedrive
 
@@ -68,8 +69,10 @@ class StateRelayedWithoutRecords(_OwnFile):
 
     def test(self) -> None:
         super().test()
-        assert [m["bookmarks"]["persons"]["replication_key_value"] for m in self.runner.state_messages] == [
-            "2024-01-01T00:00:00Z", "2024-02-01T00:00:00Z"]
+        relayed = [m["bookmarks"].get("persons") for m in self.runner.state_messages]
+        assert [b and b["replication_key_value"] for b in relayed] == [None, "2024-01-01T00:00:00Z",
+                                                                       "2024-02-01T00:00:00Z"]
+        assert all(b[STAMP] for b in relayed[1:])  # stamped with the crosswalk's epoch (bookmarks.py)
 
 
 suite = SingerTestSuite(kind="target", tests=[

@@ -45,6 +45,8 @@ def meltano_env(tmp_path: Path, cliniko: Any, pipedrive: Any) -> dict[str, str]:
         "TAP_CLINIKO_ATTACHMENTS_DIR": str(tmp_path / "attachments"),
         "TARGET_PIPEDRIVE_BASE_URL": pipedrive.base_url,
         "TARGET_PIPEDRIVE_API_TOKEN": pipedrive.api_token,
+        "TARGET_PIPEDRIVE_CLINIKO_BASE_URL": cliniko.base_url,  # verify counts what Cliniko holds
+        "TARGET_PIPEDRIVE_CLINIKO_API_KEY": cliniko.api_key,
         "TARGET_PIPEDRIVE_CROSSWALK_URL": f"sqlite:///{tmp_path / 'crosswalk.sqlite'}",
         "TARGET_PIPEDRIVE_MAP": str(tmp_path / "cliniko-map.confirmed.yaml"),
         "TARGET_PIPEDRIVE_MAP_OUTPUT_DIR": str(tmp_path / "map-output"),
