@@ -77,6 +77,13 @@ class ServedSandbox:
             raise AssertionError(f"admin {method} {path} -> {response.status_code}: {response.text[:500]}")
         return response.json()
 
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """An API request as a client would send it (the Pipedrive token, the Cliniko key)."""
+        token = getattr(self, "api_token", None)
+        auth = None if token else (getattr(self, "api_key", ""), "")
+        headers = {"x-api-token": token} if token else {"User-Agent": "Tests (tests@example.com)"}
+        return requests.request(method, self.url + path, headers=headers, auth=auth, timeout=60, **kwargs)
+
     def requests_served(self) -> int:
         """API requests since this process started (admin calls excluded)."""
         return int(self.admin("GET", "/_admin/requests")["count"])
@@ -144,6 +151,7 @@ class Attempt:
     returncode: int | None  # None: killed by the test
     seconds: float
     stderr_tail: str
+    output: str = ""  # everything this run printed
 
 
 def start_meltano(env: dict[str, str], *args: str, log: Path) -> subprocess.Popen[bytes]:
@@ -151,6 +159,21 @@ def start_meltano(env: dict[str, str], *args: str, log: Path) -> subprocess.Pope
     with open(log, "ab") as out:
         return subprocess.Popen([str(MELTANO), "--environment", "sandbox", *args], cwd=ROOT, env=env,
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def group_alive(pgid: int) -> bool:
+    """A process of the group still runs (zombies, which only wait for their parent to reap them, do not)."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)": state, ppid, pgrp, ...
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
 
 
 def kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -161,10 +184,14 @@ def kill_group(proc: subprocess.Popen[bytes]) -> None:
     proc.wait()
 
 
-def _tail(log: Path, start: int) -> str:
+def _output(log: Path, start: int) -> str:
     with open(log, "rb") as f:
         f.seek(start)
-        return f.read().decode(errors="replace")[-3000:]
+        return f.read().decode(errors="replace")
+
+
+def _tail(log: Path, start: int) -> str:
+    return _output(log, start)[-3000:]
 
 
 def attempt(env: dict[str, str], args: tuple[str, ...], log: Path, kill_after_s: float | None = None,
@@ -196,11 +223,86 @@ def attempt(env: dict[str, str], args: tuple[str, ...], log: Path, kill_after_s:
                 kill_after_first_s is not None and first is not None and now - first >= kill_after_first_s)
         if due:
             kill_group(proc)
-            return Attempt(None, time.monotonic() - began, _tail(log, offset))
+            return Attempt(None, time.monotonic() - began, _tail(log, offset), _output(log, offset))
         if on_poll is not None:
             on_poll()
         time.sleep(0.05)
-    return Attempt(proc.returncode, time.monotonic() - began, _tail(log, offset))
+    return Attempt(proc.returncode, time.monotonic() - began, _tail(log, offset), _output(log, offset))
+
+
+@dataclass(frozen=True)
+class Point:
+    """Where a run is stopped: by progress, never by time. After the `count`-th request of `operation` the
+    migration sends to Pipedrive, counted over all its runs (each object is created once, so a re-run goes on
+    where the last one stopped and the count keeps rising), or, for "cliniko", after `count` Cliniko requests
+    of this run (the tap reading)."""
+
+    label: str
+    operation: str
+    count: int
+
+    def reached(self, cliniko: ServedSandbox, pipedrive: ServedSandbox, cliniko_base: int) -> int:
+        """How far the migration is on this point's counter (compare with `count`)."""
+        if self.operation == "cliniko":
+            return cliniko.requests_served() - cliniko_base
+        return usage(pipedrive).get(self.operation, 0)
+
+
+def usage(pipedrive: ServedSandbox) -> dict[str, int]:
+    """Requests per operation ("POST /v2/activities") since the sandbox started."""
+    return {op: int(v["count"]) for op, v in pipedrive.admin("GET", "/_admin/usage")["by_operation"].items()}
+
+
+STOP_TIMEOUT_S = 120.0  # a run still going this long after SIGINT/SIGTERM did not stop: a failure, not a wait
+
+
+@dataclass
+class Stopped:
+    returncode: int
+    stop_s: float  # from the signal to the end of Meltano
+    log: str  # what this run printed
+
+
+def stop_at(env: dict[str, str], args: tuple[str, ...], log: Path, point: Point, signum: int, whom: str,
+            cliniko: ServedSandbox, pipedrive: ServedSandbox) -> Stopped:
+    """Run meltano and, at `point`, send `signum` to its whole process group ("group": Ctrl-C in a terminal, a
+    container stop) or to Meltano alone ("meltano": `kill PID`, an orchestrator); wait until it has ended."""
+    offset = log.stat().st_size if log.exists() else 0
+    cliniko_base = cliniko.requests_served()
+    if point.operation != "cliniko" and point.reached(cliniko, pipedrive, cliniko_base) >= point.count:
+        raise AssertionError(f"kill point {point} was passed before this run started: order the points by progress")
+    began = time.monotonic()
+    proc = start_meltano(env, *args, log=log)
+    while True:
+        if proc.poll() is not None:
+            raise AssertionError(f"meltano {' '.join(args)} ended ({proc.returncode}) before its kill point {point}:"
+                                 f"\n{_tail(log, offset)}")
+        if time.monotonic() - began > RUN_TIMEOUT_S:
+            kill_group(proc)
+            raise AssertionError(f"meltano {' '.join(args)} hung before its kill point {point}")
+        try:
+            due = point.reached(cliniko, pipedrive, cliniko_base) >= point.count
+        except requests.RequestException:
+            due = False
+        if due:
+            break
+        time.sleep(0.05)
+    signalled = time.monotonic()
+    if whom == "group":
+        os.killpg(proc.pid, signum)
+    else:
+        os.kill(proc.pid, signum)
+    try:
+        proc.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        kill_group(proc)
+        raise AssertionError(f"meltano did not stop within {STOP_TIMEOUT_S:.0f} s of signal {signum}") from None
+    while group_alive(proc.pid):  # the tap and the target end too, not just Meltano
+        if time.monotonic() - signalled > STOP_TIMEOUT_S:
+            kill_group(proc)
+            raise AssertionError(f"a plugin was still running {STOP_TIMEOUT_S:.0f} s after signal {signum}")
+        time.sleep(0.05)
+    return Stopped(proc.returncode, time.monotonic() - signalled, _output(log, offset))
 
 
 def run_until_done(env: dict[str, str], args: tuple[str, ...], log: Path, tries: int = 3,
@@ -228,6 +330,15 @@ def audit(env: dict[str, str], out: Path) -> dict[str, Any]:
                           check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads((out / "audit.json").read_text())
+
+
+def verify(env: dict[str, str], out: Path) -> tuple[int, dict[str, Any]]:
+    """`meltano invoke target-pipedrive:verify`: its exit code and diff.json."""
+    done = subprocess.run([str(MELTANO), "--environment", "sandbox", "invoke", "target-pipedrive:verify",
+                           "--out-dir", str(out)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+                          check=False)
+    assert done.returncode in (0, 1), done.stderr[-2000:]
+    return done.returncode, json.loads((out / "diff.json").read_text())
 
 
 def assert_migrated_exactly(cliniko: ServedCliniko, pipedrive: ServedPipedrive, env: dict[str, str],
