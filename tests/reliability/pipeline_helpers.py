@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -242,9 +241,12 @@ class Point:
     count: int
 
     def reached(self, cliniko: ServedSandbox, pipedrive: ServedSandbox, cliniko_base: int) -> int:
-        """How far the migration is on this point's counter (compare with `count`)."""
+        """How far the migration is on this point's counter (compare with `count`); an operation given as a
+        bare method ("DELETE") counts every request of that method."""
         if self.operation == "cliniko":
             return cliniko.requests_served() - cliniko_base
+        if " " not in self.operation:
+            return sum(n for op, n in usage(pipedrive).items() if op.split(" ", 1)[0] == self.operation)
         return usage(pipedrive).get(self.operation, 0)
 
 
@@ -365,24 +367,6 @@ def assert_migrated_exactly(cliniko: ServedCliniko, pipedrive: ServedPipedrive, 
     assert set(received) <= set(expected) and all(n <= expected[s] for s, n in received.items()), received
     assert [r["source_key"] for r in document["records"] if r["status"] == "failed"] == []
     return document
-
-
-def kill_points(seed: int, count: int, max_requests: int, max_write_s: float) -> list[tuple[str, float]]:
-    """A seeded set of crash points, in turn: ("requests", n) after n more Pipedrive requests; ("write_s", s)
-    s seconds after the run's first Pipedrive request; ("start_s", s) s seconds after start (Meltano starting,
-    the tap reading, or the target writing, depending on the machine). Each point moves the migration on by a
-    bounded amount, so every one of them lands inside the run."""
-    rng = random.Random(seed)
-    points: list[tuple[str, float]] = []
-    for i in range(count):
-        kind = ("requests", "write_s", "start_s")[i % 3]
-        if kind == "requests":
-            points.append((kind, float(rng.randint(1, max_requests))))
-        elif kind == "write_s":
-            points.append((kind, round(rng.uniform(0.05, max_write_s), 2)))
-        else:
-            points.append((kind, round(rng.uniform(0.5, 6.0), 2)))
-    return points
 
 
 @dataclass
