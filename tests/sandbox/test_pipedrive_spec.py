@@ -20,7 +20,7 @@ def test_token_costs_match_the_spec(pipedrive_specs):
 def test_every_route_is_priced(pipedrive_sandbox):
     # registration refuses unpriced routes; prove the guard works
     with pytest.raises(AssertionError, match="no token cost"):
-        pipedrive_sandbox.app.v2("GET", "/deals", lambda r: None)
+        pipedrive_sandbox.app.v2("POST", "/deals", lambda r: None)
 
 
 def test_validator_catches_malformed_requests(pipedrive_sandbox, pipedrive_spec_validator):
