@@ -27,6 +27,7 @@ from sandbox.pipedrive import (
     notes,
     persons,
     products,
+    recents,
     search,
     users,
 )
@@ -42,7 +43,7 @@ from sandbox.pipedrive.seed import ensure_seeded
 Handler = Callable[[Request], Response]
 # search first: `/persons/search` must be matched before `/persons/{id}`
 RESOURCES = (search, persons, activities, products, field_routes, notes, files, users, activity_types, currencies,
-             absent)
+             absent, recents)
 
 
 class PipedriveApp(App):
