@@ -4,7 +4,8 @@ The migration writes none of these, and the sandbox account has none, yet a repo
 (a Singer tap, a BI connector) lists them all. So their list endpoints answer as Pipedrive does
 for an account without them: an empty page in the right envelope (v2 `additional_data.next_cursor:
 null`; v1 `data: null`, as v1 sends empty collections), after checking every query parameter as
-strictly as the lists of stored kinds do. A GET by id is Pipedrive's not-found. Writes to these
+strictly as the lists of stored kinds do. A GET by id (or of one deal's products or updates) is
+Pipedrive's not-found for that kind, never an unknown route. Writes to these
 kinds are not served (405): nothing in the sandbox could hold them.
 """
 
@@ -39,6 +40,8 @@ SORT = ("id", "update_time", "add_time")
 def register(app: PipedriveApp) -> None:
     app.v2("GET", "/deals", lambda r: empty_list(r, SORT, _deal_filters))
     app.v2("GET", "/deals/{id}", lambda r: not_found(r, DEAL_INCLUDES))
+    app.v2("GET", "/deals/{id}/products", lambda r: not_found(r))
+    app.v1("GET", "/deals/{id}/flow", deal_flow)
     app.v2("GET", "/organizations", lambda r: empty_list(r, SORT, _org_filters))
     app.v2("GET", "/organizations/{id}", lambda r: not_found(r, ORG_INCLUDES))
     app.v2("GET", "/pipelines", lambda r: empty_list(r, SORT))
@@ -95,6 +98,11 @@ def not_found(request: Request, includes: tuple[str, ...] = ()) -> Response:
         query.csv("custom_fields", max_items=15)
     query.raise_if_errors()
     raise ApiError(v2_not_found())
+
+
+def deal_flow(request: Request) -> Response:
+    """v1 updates of one deal: there is no deal to have any."""
+    raise fail_v1("Deal not found", 404)
 
 
 def filters(request: Request) -> Response:

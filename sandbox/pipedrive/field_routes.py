@@ -6,9 +6,9 @@ both versions — no create route exists, so POST answers 405, and v2 activities
 `custom_fields`. Note, deal and organization fields are served read-only (their fixed
 standard fields, `fixed_fields.py`): notes have no custom fields, and the sandbox holds no
 deals or organizations, so their field writes answer 405 too. Each route exists only where
-the specs have it: `noteFields` is v1 only, a v1 single-field GET exists for persons,
-products, deals and organizations. v1 `PUT` takes the full option list (existing ones with `id`, new ones
-label-only, missing ones removed); v2 has atomic option endpoints.
+the specs have it: `noteFields` is v1 only; the v1 single-field GET exists for persons,
+products, deals and organizations. v1 `PUT` takes the full option list (existing ones with
+`id`, new ones label-only, missing ones removed); v2 has atomic option endpoints.
 """
 
 from __future__ import annotations

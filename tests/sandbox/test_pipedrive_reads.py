@@ -89,6 +89,9 @@ def test_absent_objects_are_not_found(pipedrive_sandbox):
     for path in ("/api/v2/deals/1", "/api/v2/organizations/1", "/api/v2/pipelines/1", "/api/v2/stages/1"):
         resp = pipedrive_sandbox.request("GET", path)
         assert resp.status_code == 404 and resp.json()["error"] == "Entity was not found", path
+    assert pipedrive_sandbox.request("GET", "/api/v2/deals/1/products").status_code == 404
+    flow = pipedrive_sandbox.request("GET", "/v1/deals/1/flow")
+    assert flow.status_code == 404 and flow.json()["error"] == "Deal not found"  # not "Unknown method"
     assert pipedrive_sandbox.request("POST", "/api/v2/deals", json={"title": "x"}).status_code == 405
 
 
