@@ -5,7 +5,8 @@ migrated person, activity, note, file and product under the Pipedrive id the cro
 
 The tap has no base-URL setting (it always calls https://api.pipedrive.com), so it reaches the
 sandbox through `tls_relay` by the proxy and CA variables of `requests`, its HTTP library.
-One migration and one tap run (discovery, then a sync of every stream).
+One migration and one tap run (discovery, then a sync of every stream): about 20 s with the tap's venv
+cached (the migration ~15 s, the tap ~3 s), about 20 s more on a machine that must first build the venv.
 """
 
 from __future__ import annotations
