@@ -17,14 +17,17 @@ from sandbox.common.faults import Faults
 from sandbox.common.http import App, Request, Response
 from sandbox.common.store import DocStore
 from sandbox.pipedrive import (
+    absent,
     activities,
     activity_types,
     admin,
+    currencies,
     field_routes,
     files,
     notes,
     persons,
     products,
+    recents,
     search,
     users,
 )
@@ -39,7 +42,8 @@ from sandbox.pipedrive.seed import ensure_seeded
 
 Handler = Callable[[Request], Response]
 # search first: `/persons/search` must be matched before `/persons/{id}`
-RESOURCES = (search, persons, activities, products, field_routes, notes, files, users, activity_types)
+RESOURCES = (search, persons, activities, products, field_routes, notes, files, users, activity_types, currencies,
+             absent, recents)
 
 
 class PipedriveApp(App):

@@ -31,6 +31,19 @@ V2_COSTS: dict[tuple[str, str], int] = {
     ("GET", "/itemSearch/field"): 20,
     ("GET", "/activityFields"): 10,
     ("GET", "/activityFields/{field_code}"): 1,
+    ("GET", "/dealFields"): 10,
+    ("GET", "/dealFields/{field_code}"): 1,
+    ("GET", "/organizationFields"): 10,
+    ("GET", "/organizationFields/{field_code}"): 1,
+    ("GET", "/deals"): 10,
+    ("GET", "/deals/{id}"): 1,
+    ("GET", "/deals/{id}/products"): 10,
+    ("GET", "/organizations"): 10,
+    ("GET", "/organizations/{id}"): 1,
+    ("GET", "/pipelines"): 5,
+    ("GET", "/pipelines/{id}"): 1,
+    ("GET", "/stages"): 5,
+    ("GET", "/stages/{id}"): 1,
 }
 for _entity in ("personFields", "productFields"):
     V2_COSTS.update({
@@ -46,6 +59,15 @@ for _entity in ("personFields", "productFields"):
 
 V1_COSTS: dict[tuple[str, str], int] = {
     ("GET", "/activityFields"): 20,
+    ("GET", "/noteFields"): 20,
+    ("GET", "/dealFields"): 20,
+    ("GET", "/dealFields/{id}"): 2,
+    ("GET", "/organizationFields"): 20,
+    ("GET", "/organizationFields/{id}"): 2,
+    ("GET", "/currencies"): 20,
+    ("GET", "/filters"): 20,
+    ("GET", "/recents"): 20,
+    ("GET", "/deals/{id}/flow"): 40,
     ("GET", "/notes"): 20,
     ("POST", "/notes"): 10,
     ("GET", "/notes/{id}"): 2,

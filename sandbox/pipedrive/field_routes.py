@@ -3,8 +3,12 @@
 Person and product fields can be created, renamed, given options and deleted (soft:
 they vanish from lists, values stay stored but hidden). Activity fields are read-only in
 both versions — no create route exists, so POST answers 405, and v2 activities refuse
-`custom_fields`. v1 `PUT` takes the full option list (existing ones with `id`, new ones
-label-only, missing ones removed); v2 has atomic option endpoints.
+`custom_fields`. Note, deal and organization fields are served read-only (their fixed
+standard fields, `fixed_fields.py`): notes have no custom fields, and the sandbox holds no
+deals or organizations, so their field writes answer 405 too. Each route exists only where
+the specs have it: `noteFields` is v1 only; the v1 single-field GET exists for persons,
+products, deals and organizations. v1 `PUT` takes the full option list (existing ones with
+`id`, new ones label-only, missing ones removed); v2 has atomic option endpoints.
 """
 
 from __future__ import annotations
@@ -21,7 +25,11 @@ from sandbox.pipedrive.validation import Query, S, check_body, read_json
 if TYPE_CHECKING:
     from sandbox.pipedrive.app import PipedriveApp
 
-ROUTE_ENTITY = {"personFields": "person", "productFields": "product", "activityFields": "activity"}
+ROUTE_ENTITY = {"personFields": "person", "productFields": "product", "activityFields": "activity",
+                "noteFields": "note", "dealFields": "deal", "organizationFields": "organization"}
+WRITABLE = ("person", "product")
+V1_ONE = ("person", "product", "deal", "organization")  # the v1 spec has no /activityFields/{id}, /noteFields/{id}
+V2_ENTITIES = ("person", "product", "activity", "deal", "organization")  # v2 has no noteFields
 INCLUDES = ("ui_visibility", "important_fields", "required_fields")
 V2_CREATE = {
     "field_name": S("string", non_empty=True), "field_type": S("string", choices=V2_CREATE_TYPES),
@@ -36,13 +44,16 @@ def register(app: PipedriveApp) -> None:
     for route, entity in ROUTE_ENTITY.items():
         base = f"/{route}"
         app.v1("GET", base, lambda r, e=entity: v1_list(app, r, e))
-        app.v2("GET", base, lambda r, e=entity: v2_list(app, r, e))
-        app.v2("GET", base + "/{field_code}", lambda r, e=entity: ok(render_v2(v2_load(app, r, e), _includes(r))))
-        if entity == "activity":
+        if entity in V1_ONE:
+            app.v1("GET", base + "/{id}", lambda r, e=entity: ok(render_v1(v1_load(app, r, e))))
+        if entity in V2_ENTITIES:
+            app.v2("GET", base, lambda r, e=entity: v2_list(app, r, e))
+            app.v2("GET", base + "/{field_code}",
+                   lambda r, e=entity: ok(render_v2(v2_load(app, r, e), _includes(r))))
+        if entity not in WRITABLE:
             continue
         app.v1("POST", base, lambda r, e=entity: v1_create(app, r, e))
         app.v1("DELETE", base, lambda r, e=entity: v1_bulk_delete(app, r, e))
-        app.v1("GET", base + "/{id}", lambda r, e=entity: ok(render_v1(v1_load(app, r, e))))
         app.v1("PUT", base + "/{id}", lambda r, e=entity: v1_update(app, r, e))
         app.v1("DELETE", base + "/{id}", lambda r, e=entity: v1_delete(app, r, e))
         app.v2("POST", base, lambda r, e=entity: v2_create(app, r, e))

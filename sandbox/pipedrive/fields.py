@@ -14,9 +14,10 @@ import hashlib
 from typing import Any
 
 from sandbox.pipedrive.clock import Clock, fmt_v1, parse_rfc3339
+from sandbox.pipedrive.fixed_fields import FIXED, fixed_fields
 from sandbox.pipedrive.repo import Repo
 
-ENTITIES = ("person", "product", "activity")
+ENTITIES = ("person", "product", "activity")  # stored; notes, deals and organizations: fixed_fields.py
 WRITABLE_ENTITIES = ("person", "product")  # activity fields are read-only in every spec
 V2_CREATE_TYPES = ("varchar", "text", "double", "phone", "date", "daterange", "time", "timerange", "set", "enum",
                    "varchar_auto", "address", "monetary", "org", "people", "user")
@@ -71,7 +72,8 @@ VISIBILITY_OPTIONS = [(1, "Owner & followers"), (3, "Entire company")]
 # The v1 `*Fields` responses type `field_type` with the creatable types only (productFields even
 # without `visible_to`; its own example shows it as `double`), so v1 renders other system types so
 V1_TYPES = {"boolean": "enum", "price_list": "monetary", "billing_frequency": "enum", "picture": "varchar",
-            "varchar_options": "enum", "deal": "double", "project": "double", "lead": "varchar"}
+            "varchar_options": "enum", "deal": "double", "project": "double", "lead": "varchar", "int": "double",
+            "status": "enum", "stage": "double"}
 
 
 def v1_type(entity: str, field_type: str) -> str:
@@ -116,6 +118,8 @@ class Fields:
 
     # -- queries --------------------------------------------------------------------
     def list(self, entity: str, include_deleted: bool = False) -> list[dict[str, Any]]:
+        if entity in FIXED:
+            return fixed_fields(entity)
         where = "json_extract(body, '$.entity') = ?"
         if not include_deleted:
             where += " AND json_extract(body, '$.active') = 1"
@@ -132,6 +136,8 @@ class Fields:
         return None
 
     def by_id(self, entity: str, field_id: int) -> dict[str, Any] | None:
+        if entity in FIXED:
+            return next((f for f in fixed_fields(entity) if f["id"] == field_id), None)
         found = self.repo.get("field", field_id)
         return found if found and found["entity"] == entity and found["active"] else None
 

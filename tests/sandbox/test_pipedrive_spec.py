@@ -20,7 +20,7 @@ def test_token_costs_match_the_spec(pipedrive_specs):
 def test_every_route_is_priced(pipedrive_sandbox):
     # registration refuses unpriced routes; prove the guard works
     with pytest.raises(AssertionError, match="no token cost"):
-        pipedrive_sandbox.app.v2("GET", "/deals", lambda r: None)
+        pipedrive_sandbox.app.v2("POST", "/deals", lambda r: None)
 
 
 def test_validator_catches_malformed_requests(pipedrive_sandbox, pipedrive_spec_validator):
@@ -110,3 +110,52 @@ def test_well_formed_session_passes_and_responses_match_the_spec(pipedrive_sandb
     exercise(pipedrive_sandbox)
     validator.assert_clean()
     assert validator.checked >= 37
+
+
+
+def exercise_reads(sb):
+    """What a reporting client (a Singer tap, a BI connector) reads, including kinds the sandbox does not hold;
+    every answer must be a 200 (a missing route would pass the spec check as an unchecked 404)."""
+    def read(path, **params):
+        response = sb.request("GET", path, params=params)
+        assert response.status_code == 200, (path, response.status_code, response.text[:300])
+        return response.json()
+
+    person = sb.request("POST", "/api/v2/persons", json={"name": "Ann Lee", "phones": [{"value": "0400"}]}).json()
+    person = person["data"]
+    sb.request("POST", "/api/v1/notes", json={"content": "<p>seen</p>", "person_id": person["id"]})
+    sb.request("POST", "/api/v2/activities", json={"subject": "Call", "type": "call", "due_date": "2024-01-02",
+                                                   "due_time": "10:00", "duration": "00:30",
+                                                   "participants": [{"person_id": person["id"], "primary": True}]})
+    sb.request("POST", "/api/v2/products", json={"name": "Consult", "code": "C1",
+                                                 "prices": [{"currency": "AUD", "price": 90}]})
+    sb.request("POST", "/api/v1/files", files={"file": ("a.pdf", b"%PDF", "application/pdf")},
+               data={"person_id": str(person["id"])})
+    read("/v1/noteFields")
+    read("/api/v1/noteFields", start=0, limit=100)
+    for entity in ("deal", "organization"):
+        listed = read(f"/api/v1/{entity}Fields", start=0, limit=5)
+        read(f"/api/v1/{entity}Fields", start=listed["additional_data"]["pagination"]["next_start"])
+        read(f"/api/v1/{entity}Fields/{listed['data'][1]['id']}")
+        page = read(f"/api/v2/{entity}Fields", limit=3, include_fields="ui_visibility")
+        read(f"/api/v2/{entity}Fields", cursor=page["additional_data"]["next_cursor"])
+        read(f"/api/v2/{entity}Fields/{page['data'][0]['field_code']}")
+    read("/api/v1/currencies")
+    read("/api/v1/currencies", term="dollar")
+    read("/api/v1/filters", type="people")
+    read("/api/v2/deals", status="open", updated_since="2020-01-01T00:00:00Z", sort_by="update_time",
+         sort_direction="desc", include_fields="notes_count", limit=100)
+    read("/api/v2/deals", person_id=person["id"])
+    read("/api/v2/organizations", include_fields="people_count", owner_id=1)
+    read("/api/v2/pipelines", sort_by="update_time", limit=50)
+    read("/api/v2/stages", pipeline_id=1, sort_by="order_nr")
+    read("/api/v1/recents", since_timestamp="2000-01-01 00:00:00")
+    for item in ("person", "activity", "product", "note", "file", "user", "activityType", "deal"):
+        read("/api/v1/recents", since_timestamp="2000-01-01 00:00:00", items=item, start=0, limit=10)
+
+
+def test_reporting_reads_match_the_spec(pipedrive_sandbox, pipedrive_specs):
+    validator = SpecValidator(pipedrive_specs, check_responses=True).attach(pipedrive_sandbox)
+    exercise_reads(pipedrive_sandbox)
+    validator.assert_clean()
+    assert validator.checked == 36
