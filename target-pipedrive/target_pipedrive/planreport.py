@@ -236,6 +236,10 @@ def estimate(summary: dict[str, Any], settings: Settings) -> dict[str, Any]:
     cliniko_requests = sum(max(1, math.ceil(sum(c.values()) / CLINIKO_PAGE)) for c in sources.values())
     cliniko_requests += sum((sources.get("patient_attachments") or {}).values())  # one download each
     cliniko_seconds = cliniko_requests / CLINIKO_PER_MINUTE * 60
+    # verify's check against Cliniko: one count per list (practitioners have two), ids only where a count differs
+    listed = [stream for stream in sources if stream != "settings"]
+    verify_counts = len(listed) + (1 if "practitioners" in listed else 0)
+    verify_most = verify_counts + sum(math.ceil(sum(sources[s].values()) / CLINIKO_PAGE) for s in listed)
     budget = int(summary.get("daily_budget") or settings.daily_token_budget)
     return {"pipedrive_write_requests": write_requests, "pipedrive_read_requests": read_requests,
             "write_tokens": write_tokens, "read_tokens": read_tokens, "tokens": tokens,
@@ -243,7 +247,8 @@ def estimate(summary: dict[str, Any], settings: Settings) -> dict[str, Any]:
             "rate_limit_burst_per_2s": settings.rate_limit_burst, "pipedrive_seconds": round(pipedrive_seconds, 1),
             "cliniko_requests": cliniko_requests, "cliniko_requests_per_minute": CLINIKO_PER_MINUTE,
             "cliniko_seconds": round(cliniko_seconds, 1),
-            "expected_seconds": round(max(pipedrive_seconds, cliniko_seconds), 1)}
+            "expected_seconds": round(max(pipedrive_seconds, cliniko_seconds), 1),
+            "verify_cliniko_requests": verify_counts, "verify_cliniko_requests_at_most": verify_most}
 
 
 def warnings(run: dict[str, Any], details: dict[str, Any], audit: list[dict[str, Any]],
@@ -344,6 +349,10 @@ def blocks(d: dict[str, Any]) -> list[html.Block]:
                        f"(Pipedrive {est['pipedrive_seconds']} s at {est['rate_limit_burst_per_2s']} requests per 2 s, "
                        f"Cliniko {est['cliniko_seconds']} s for {est['cliniko_requests']} requests at "
                        f"{est['cliniko_requests_per_minute']} a minute)."),
+        html.Paragraph(f"Verify checks against Cliniko that every record arrived: {est['verify_cliniko_requests']} "
+                       "Cliniko requests (a count per list), and at most "
+                       f"{est['verify_cliniko_requests_at_most']} if every count differed (then the ids are listed, "
+                       "100 a request)."),
         html.Paragraph(f"To create: {len(created)} custom field(s), {len(new_types)} activity type(s). "
                        f"Practitioners: {len(people['matched'])} matched to a Pipedrive user, "
                        f"{len(people['unmatched'])} not matched.",
