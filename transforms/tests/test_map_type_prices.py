@@ -55,7 +55,8 @@ class Feed:
         return last
 
     def products(self, type_id: str) -> list[dict[str, Any]]:
-        return [r for s, r in self.outputs if s == "products" and r["source_key"] == f"cliniko:appointment_type:{type_id}"]
+        key = f"cliniko:appointment_type:{type_id}"
+        return [r for s, r in self.outputs if s == "products" and r["source_key"] == key]
 
     def next_run(self) -> Feed:
         return Feed(json.loads(json.dumps(self.map.export_state())))
