@@ -1,7 +1,8 @@
 """One CLI for both emulators: `python -m sandbox cliniko|pipedrive [options]`.
 
 Prints one line `READY <name> <url>` on stdout when listening, then serves until
-interrupted (SIGINT/SIGTERM).
+interrupted (SIGINT/SIGTERM). `python -m sandbox cliniko change ...` edits a running
+Cliniko sandbox's data instead (see `python -m sandbox cliniko change --help`).
 """
 
 from __future__ import annotations
@@ -25,8 +26,12 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--host", default="127.0.0.1", help="bind address (loopback only by default)")
         p.add_argument("--port", type=int, default=0, help="0 picks a free port")
         module.add_arguments(p)
+        if hasattr(module, "add_commands"):
+            module.add_commands(p)
         p.set_defaults(create_app=module.create_app)
     args = parser.parse_args(argv)
+    if getattr(args, "run", None) is not None:
+        return int(args.run(args))
     try:
         app = args.create_app(args)
     except ValueError as exc:

@@ -4,7 +4,8 @@ Modules: `resources` (the registry: filters, links, soft-delete fields per resou
 `filters` (q[] -> SQL), `paging` (page/per_page/sort/links), `render` (stored row -> API
 JSON), `auth` (key, User-Agent, Accept), `storage` (signed bucket for attachment bytes),
 `state` (loading and admin writes), `hooks` (mid-sync mutations), `api` and `admin`
-(routes), `app` (wiring), `cli`, `testing` (pytest fixtures).
+(routes), `app` (wiring), `cli`, `change` (the `change` command: admin writes over HTTP),
+`testing` (pytest fixtures).
 
 Choices where Cliniko's docs and spec are silent (kept strict so client bugs surface):
 unknown/malformed filters and bad page/sort parameters are 400 JSON naming the parameter;

@@ -7,7 +7,8 @@ GET  /_admin/counts                        per resource: total (hidden rows incl
 GET  /_admin/records/<resource>            every row rendered as the API would, hidden ones included
 POST /_admin/records/<resource>            create a row {field: value, <relation>_id: id}; server id, now stamps
 POST /_admin/mutate {resource, id, set, updated_at?}      change fields, bump updated_at
-POST /_admin/archive|cancel|delete {resource, id}          set the timestamp to now (and updated_at)
+POST /_admin/archive|cancel|delete {resource, id}          set the timestamp to now (and updated_at); delete
+                                           removes a row Cliniko truly deletes (appointment_type_billable_items)
 GET|POST /_admin/config {rate_limit_per_minute, require_user_agent}
 GET  /_admin/storage                       auth-leak counter, downloads, bad signatures
 GET  /_admin/attachments/<id>              size, content type and sha256 of an attachment's bytes

@@ -10,7 +10,7 @@ from typing import Any
 from sandbox.cliniko import admin, api, auth
 from sandbox.cliniko.corrupt import Rewrites
 from sandbox.cliniko.hooks import Hooks
-from sandbox.cliniko.state import State
+from sandbox.cliniko.state import State, resource_of
 from sandbox.cliniko.storage import Storage
 from sandbox.common.faults import Faults
 from sandbox.common.http import App, Request, Response
@@ -108,6 +108,8 @@ class ClinikoApp(App):
 
     def soft_action(self, resource: str, row_id: Any, action: str) -> tuple[dict[str, Any], dict[str, Any]]:
         field_name = admin.SOFT_ACTIONS[action]
+        if action == "delete" and resource_of(resource).hard_delete:
+            return self.state.remove(resource, row_id)
         extra: dict[str, Any] = {}
         if action == "cancel" and resource in ("individual_appointments", "attendees"):
             extra = {"cancellation_reason": 50, "cancellation_reason_description": "Other"}

@@ -2,6 +2,7 @@
 
 Default API key: sandbox-cliniko-key-au1 (send it as the Basic username, empty password,
 with or without the -au1 suffix) and a User-Agent like `MyApp (me@example.com)`.
+`python -m sandbox cliniko change ...` changes the data of a running one (see change.py).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from sandbox.cliniko import change
 from sandbox.cliniko.app import ClinikoApp, Config
 from sandbox.cliniko.auth import DEFAULT_API_KEY
 from sandbox.common.http import App
@@ -29,6 +31,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="accept requests without a User-Agent naming a contact email")
     parser.add_argument("--storage-host", default=None,
                         help="host name for attachment download URLs (default: the other loopback name)")
+
+
+def add_commands(parser: argparse.ArgumentParser) -> None:
+    """Commands that talk to a running sandbox instead of starting one."""
+    commands = parser.add_subparsers(dest="command", title="commands",
+                                     description="without a command the sandbox starts; with one it talks to a "
+                                                 "running sandbox")
+    change.add_parser(commands)
 
 
 def create_app(args: argparse.Namespace) -> App:

@@ -49,6 +49,8 @@ class Resource:
     filters: dict[str, str]
     links: tuple[Link, ...] = ()
     soft: tuple[str, ...] = field(default=())
+    #: Cliniko really deletes these rows (`DELETE` on a join row); others are archived or soft-deleted
+    hard_delete: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "soft", tuple(f for f in SOFT_FIELDS if f in self.filters))
@@ -122,6 +124,14 @@ RESOURCES: dict[str, Resource] = {r.name: r for r in [
         Link("product", "/products/{product_id}"),
         Link("treatment_note_template", "/treatment_note_templates/{treatment_note_template_id}"),
     )),
+    # The current relation of an appointment type to its billable items (the type's own `billable_item`
+    # link is deprecated in its favour); rows are truly deleted, so they have no soft-delete fields.
+    Resource("appointment_type_billable_items", {
+        **_TS, "appointment_type_id": INT64, "billable_item_id": INT64,
+    }, (
+        Link("appointment_type", "/appointment_types/{appointment_type_id}"),
+        Link("billable_item", "/billable_items/{billable_item_id}"),
+    ), hard_delete=True),
     Resource("individual_appointments", {
         **_TS, "appointment_type_id": INT64, "archived_at": DATETIME, "business_id": INT64,
         "cancelled_at": DATETIME, "deleted_at": DATETIME, "did_not_arrive": BOOLEAN, "ends_at": DATETIME,

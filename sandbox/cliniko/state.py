@@ -153,9 +153,20 @@ class State:
         """Archive, cancel or delete: set the timestamp (now) on a resource that has it."""
         res = resource_of(resource)
         if field not in res.soft:
-            raise _bad(f"{resource} records have no {field}")
+            having = [r.name for r in resources.RESOURCES.values() if field in r.soft]
+            raise _bad(f"{resource} cannot be {field.removesuffix('_at')} (only {', '.join(having)} have {field})")
         stamp = now()
         return self.mutate(resource, row_id, {field: stamp, **extra}, stamp)
+
+    def remove(self, resource: str, row_id: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Delete a row for good, as Cliniko does for join rows (no tap sees it go); returns it."""
+        res = resource_of(resource)
+        if not res.hard_delete:
+            raise _bad(f"{resource} rows are never removed in Cliniko")
+        with self.store.lock:
+            body, meta = self.find(resource, _row_id(row_id))
+            self.store.delete(resource, int(body["id"]))
+        return body, meta
 
     def create(self, resource: str, values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """Insert a row with a server-assigned id and created_at = updated_at = now."""

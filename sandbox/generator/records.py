@@ -99,6 +99,10 @@ _FIELDS: dict[str, tuple[str, ...]] = {
         "include_dna_attendees", "issue_date", "max_invoiceable_amount", "max_sessions", "name", "notes", "referral",
         "referral_type",
     ),
+    # Last: a resource's position here is part of its generated ids (context.make_id).
+    "appointment_type_billable_items": (
+        "discount_percentage", "discounted_amount", "is_monetary_discount", "quantity",
+    ),
 }
 
 # Values a blank record starts with where null would break the schema or Cliniko never sends null.
@@ -115,6 +119,7 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
     "billable_items": {"item_type": "Service", "name": "", "price": "0.0"},
     "patient_cases": {"name": ""},
     "medical_alerts": {"name": "Alert"},
+    "appointment_type_billable_items": {"quantity": "1.0"},
 }
 
 # The spec's Communication is anyOf Email | SMS | Memo; each kind drops the others' fields.

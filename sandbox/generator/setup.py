@@ -243,6 +243,7 @@ def _services(ctx: Context, clinic: Clinic, founded: Any) -> Iterator[Row]:
                                          "group": max_att > 1, "archived": archived, "telehealth": telehealth,
                                          "billable": clinic.billable_items[-1]})
         yield "appointment_types", tid, body, {"billable_item_id": bid}
+        yield _type_billable_item(ctx, tid, bid, created, updated)
     for name, code, item_type, price, archived in EXTRA_BILLABLE:
         bid = ctx.new_id("billable_items")
         created, updated = _stamp(ctx, rng)
@@ -256,6 +257,17 @@ def _services(ctx: Context, clinic: Clinic, founded: Any) -> Iterator[Row]:
     for b in clinic.businesses:
         b["body"]["appointment_type_ids"] = type_ids if not b["deleted"] else []
         yield "businesses", b["id"], b.pop("body"), {}
+
+
+def _type_billable_item(ctx: Context, type_id: int, item_id: int, created: str, updated: str) -> Row:
+    """The type's row in the current relation (`appointment_type_billable_items`): its own billable
+    item once, as Cliniko shows a type set up before the deprecated `billable_item` link was replaced.
+    Stamped like the type and drawing no random numbers, so the rest of the clinic is unchanged."""
+    row_id = ctx.new_id("appointment_type_billable_items")
+    body = records.make("appointment_type_billable_items", id=str(row_id), quantity="1.0", discount_percentage=None,
+                        discounted_amount=None, is_monetary_discount=False, created_at=created, updated_at=updated)
+    meta = {"appointment_type_id": type_id, "billable_item_id": item_id}
+    return "appointment_type_billable_items", row_id, body, meta
 
 
 def _people(ctx: Context, clinic: Clinic, rng: random.Random, founded: Any) -> Iterator[Row]:

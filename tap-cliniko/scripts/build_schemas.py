@@ -27,6 +27,7 @@ STREAM_COMPONENTS = {
     "users": "User",
     "businesses": "Business",
     "appointment_types": "AppointmentType",
+    "appointment_type_billable_items": "AppointmentTypeBillableItem",
     "individual_appointments": "IndividualAppointment",
     "group_appointments": "GroupAppointment",
     "attendees": "Attendee",
@@ -128,6 +129,9 @@ class Builder:
                     prop[name] = [*prop[name], None]
         if stream == "settings":
             props["id"] = {"type": "string", "description": "constant key: the account's settings"}
+        if stream == "practitioners":  # the tap reads /practitioners and /practitioners/inactive
+            props["status"] = {"type": ["string", "null"], "enum": ["active", "inactive", None],
+                               "description": "which list the row came from (active or inactive practitioners)"}
         if stream == "patient_attachments":
             props["local_path"] = {"type": ["string", "null"], "description": "downloaded file (attachments_dir)"}
             props["sha256"] = {"type": ["string", "null"], "description": "sha256 of the downloaded bytes"}

@@ -9,7 +9,6 @@ from typing import Any
 import requests
 from singer_sdk import SchemaDirectory, StreamSchema
 from singer_sdk.exceptions import RetriableAPIError
-from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.helpers.types import Context
 from singer_sdk.pagination import SinglePagePaginator
 
@@ -58,9 +57,8 @@ class PractitionersStream(_Stream):
     practitioner still owns appointments, so both are read (one bookmark each)."""
 
     name = "practitioners"
+    # the SDK copies the partition key `status` into each record: the schema declares it (build_schemas.py)
     partitions = [{"status": "active"}, {"status": "inactive"}]
-    # the SDK copies the partition key `status` into each record; its conformance drops it again
-    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.ROOT_ONLY
 
     def get_url(self, context: Context | None) -> str:
         suffix = "/inactive" if context and context.get("status") == "inactive" else ""
@@ -117,6 +115,7 @@ PLAIN_STREAMS: dict[str, str | None] = {
     "users": None,
     "businesses": None,
     "appointment_types": None,
+    "appointment_type_billable_items": None,
     "billable_items": None,
     "products": None,
     "contacts": None,
@@ -140,9 +139,12 @@ _SPECIAL: dict[str, type[ClinikoStream]] = {
 
 #: Sync order: what a loader needs first comes first (settings and people before the
 #: records that point at them, group appointments before their attendees, invoices
-#: before their items), so a migration target rarely has to hold a child back.
+#: before their items), so a migration target rarely has to hold a child back. The
+#: appointment types' billable-item rows (their price) come just before the types, so a
+#: type is priced from all of them when it arrives.
 SYNC_ORDER = [
-    "settings", "users", "practitioners", "businesses", "appointment_types", "billable_items", "products",
+    "settings", "users", "practitioners", "businesses", "appointment_type_billable_items", "appointment_types",
+    "billable_items", "products",
     "contacts", "patients", "patient_cases", "medical_alerts", "group_appointments", "individual_appointments",
     "attendees", "treatment_notes", "invoices", "invoice_items", "patient_attachments", "communications",
 ]

@@ -95,6 +95,7 @@ def test_sample_emits_the_first_patients_and_only_their_records(tmp_path: Path, 
     expected_appts = {a["id"] for a in cliniko_sandbox.admin("GET", "/_admin/records/individual_appointments")[
         "individual_appointments"] if a["patient"]["links"]["self"].rsplit("/", 1)[-1] in chosen}
     assert set(run.ids("individual_appointments")) == expected_appts
-    # reference data is complete
-    assert len(run.records["practitioners"]) == len(
-        cliniko_sandbox.admin("GET", "/_admin/records/practitioners")["practitioners"])
+    # reference data is complete (an appointment type's billable-item rows price it for every patient)
+    for stream in ("practitioners", "appointment_types", "appointment_type_billable_items", "billable_items"):
+        assert sorted(run.ids(stream)) == sorted(
+            r["id"] for r in cliniko_sandbox.admin("GET", f"/_admin/records/{stream}")[stream]), stream

@@ -15,6 +15,7 @@ LIST_STREAMS = [
     "patients", "practitioners", "users", "businesses", "appointment_types", "individual_appointments",
     "group_appointments", "attendees", "treatment_notes", "invoices", "invoice_items", "products",
     "billable_items", "patient_attachments", "communications", "contacts", "medical_alerts", "patient_cases",
+    "appointment_type_billable_items",
 ]
 
 
@@ -70,7 +71,8 @@ def test_relation_ids_match_the_links(synced: tuple[Any, TapRun], stream: str) -
                 assert record[prop] == link_id(original.get(prop[:-3])), (stream, prop)
                 checked += record[prop] is not None
     if stream in {"individual_appointments", "attendees", "treatment_notes", "invoices", "invoice_items",
-                  "patient_attachments", "communications", "medical_alerts", "patient_cases"}:
+                  "patient_attachments", "communications", "medical_alerts", "patient_cases",
+                  "appointment_type_billable_items"}:
         assert checked > 0, f"{stream} carries no relation at all"
 
 

@@ -141,6 +141,27 @@ def test_archive_cancel_delete(cliniko_sandbox):
     assert counts["patients"]["archived"] == 3 and counts["contacts"]["deleted"] == 2
 
 
+def test_appointment_type_billable_items_and_their_true_delete(cliniko_sandbox):
+    """Every generated type has one row in the current relation: its own billable item (the one its
+    deprecated `billable_item` link names), once; deleting a row removes it, as Cliniko does."""
+    types = cliniko_sandbox.admin("GET", "records/appointment_types")["appointment_types"]
+    rows = cliniko_sandbox.list_all("appointment_type_billable_items")
+    assert len(rows) == len(types) == 6
+    for atype in types:
+        mine = cliniko_sandbox.list_all("appointment_type_billable_items", q=[f"appointment_type_id:={atype['id']}"])
+        assert [r["billable_item"] for r in mine] == [atype["billable_item"]]
+        assert mine[0]["quantity"] == "1.0" and mine[0]["appointment_type"] == {"links": atype["links"]}
+        assert atype["appointment_type_billable_items"]["links"]["self"].endswith(
+            f"/appointment_type_billable_items?q%5B%5D=appointment_type_id%3A%3D{atype['id']}")
+    gone = cliniko_sandbox.admin("POST", "delete", {"resource": "appointment_type_billable_items", "id": rows[0]["id"]})
+    assert gone["id"] == rows[0]["id"]
+    assert cliniko_sandbox.get(f"appointment_type_billable_items/{rows[0]['id']}").status_code == 404
+    assert cliniko_sandbox.admin("GET", "counts")["appointment_type_billable_items"] == {"total": 5, "visible": 5}
+    refused = _post(cliniko_sandbox, "delete", {"resource": "patient_cases", "id": rows[1]["id"]})
+    assert refused.status_code == 400
+    assert refused.json()["error"].startswith("patient_cases cannot be deleted (only patients, businesses, ")
+
+
 def test_reset_regenerates(cliniko_sandbox):
     original = cliniko_sandbox.admin("GET", "records/patients")["patients"]
     empty = cliniko_sandbox.admin("POST", "reset", {"size": "none"})

@@ -21,6 +21,7 @@ STREAMS = [
     "patients", "practitioners", "users", "businesses", "appointment_types", "individual_appointments",
     "group_appointments", "attendees", "treatment_notes", "invoices", "invoice_items", "products",
     "billable_items", "patient_attachments", "communications", "contacts", "medical_alerts", "patient_cases",
+    "appointment_type_billable_items",
 ]
 
 
@@ -62,4 +63,9 @@ def test_meltano_run_loads_every_stream_into_duckdb(tmp_path: Path, cliniko_sand
             "SELECT id FROM cliniko.patients").fetchall()}
         totals = con.execute("SELECT total_amount FROM cliniko.invoices WHERE total_amount IS NOT NULL").fetchall()
         assert totals and all(isinstance(t[0], str) for t in totals)
+        # the list a practitioner came from (the tap's partition) reaches the warehouse
+        practitioners = cliniko_sandbox.admin("GET", "/_admin/records/practitioners")["practitioners"]
+        statuses = dict(con.execute("SELECT id, status FROM cliniko.practitioners").fetchall())
+        assert {str(k): v for k, v in statuses.items()} == {
+            p["id"]: "active" if p["active"] else "inactive" for p in practitioners}
     shutil.rmtree(tmp_path / "attachments", ignore_errors=True)

@@ -16,11 +16,18 @@ from cliniko_map.spec import MapSpec, Need, Output, Part, Spec
 
 
 @dataclass(frozen=True)
+class CompiledNeed:
+    table: str
+    by: Value
+    where: str | None  # None: rows of `table` by id; a field: the rows whose field equals `by` (watched)
+
+
+@dataclass(frozen=True)
 class CompiledOutput:
     vars: dict[str, Value]  # the map's vars with the output's own over them
     key_head: str  # "<prefix>:<key kind>:"
     key_by: Value
-    needs: tuple[tuple[str, Value], ...]
+    needs: tuple[CompiledNeed, ...]
     skip_if: tuple[tuple[Value, int], ...]
     fields: tuple[tuple[str, Value], ...]  # without those exclude_clinical drops
     custom_fields: tuple[tuple[str, str, Value], ...]  # label, id, value
@@ -29,7 +36,7 @@ class CompiledOutput:
 @dataclass(frozen=True)
 class CompiledPart:
     by: Value
-    needs: tuple[tuple[str, Value], ...]
+    needs: tuple[CompiledNeed, ...]
     skip_if: tuple[tuple[Value, int], ...]
     keep: tuple[tuple[str, Value], ...]
 
@@ -41,14 +48,15 @@ class CompiledMap:
     parts: dict[tuple[str, str], CompiledPart]  # by (rollup, stream)
     rollups: dict[str, Callable[..., Any]]  # rollup name -> its compute (env, **parts)
     artifacts: dict[str, Callable[..., Any]]
+    watched: dict[str, tuple[str, ...]]  # table -> fields some output watches (needs with `where`)
 
 
 def compile_rules(spec: MapSpec) -> CompiledMap:
     def value(s: Spec) -> Value:
         return compile_value(s, file=spec.file, prefix=spec.prefix, policies=spec.policies)
 
-    def needs(items: tuple[Need, ...]) -> tuple[tuple[str, Value], ...]:
-        return tuple((need.table, value(need.by)) for need in items)
+    def needs(items: tuple[Need, ...]) -> tuple[CompiledNeed, ...]:
+        return tuple(CompiledNeed(need.table, value(need.by), need.where) for need in items)
 
     exclude = bool(spec.policies["exclude_clinical"])
     global_vars = {name: value(s) for name, s in spec.vars}
@@ -76,4 +84,15 @@ def compile_rules(spec: MapSpec) -> CompiledMap:
         outputs={name: tuple(output(o) for o in stream.outputs) for name, stream in spec.streams.items()},
         parts={(r.name, stream): part(p) for r in spec.rollups.values() for stream, p in r.parts.items()},
         rollups={name: call(r.compute) for name, r in spec.rollups.items()},
-        artifacts={name: call(a.compute) for name, a in spec.artifacts.items()})
+        artifacts={name: call(a.compute) for name, a in spec.artifacts.items()},
+        watched=_watched(spec))
+
+
+def _watched(spec: MapSpec) -> dict[str, tuple[str, ...]]:
+    found: dict[str, list[str]] = {}
+    for stream in spec.streams.values():
+        for o in stream.outputs:
+            for need in o.needs:
+                if need.where is not None and need.where not in found.setdefault(need.table, []):
+                    found[need.table].append(need.where)
+    return {table: tuple(fields) for table, fields in found.items()}

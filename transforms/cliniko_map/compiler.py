@@ -30,6 +30,7 @@ from cliniko_map.spec import (
     Part,
     PolicyRef,
     Rollup,
+    Rows,
     SourceKey,
     Spec,
     StreamSpec,
@@ -38,7 +39,7 @@ from cliniko_map.spec import (
 )
 from cliniko_map.yamlload import LDict, LList, MapError, line_of
 
-SPEC_KEYS = ("from", "const", "policy", "lookup", "var", "source_key", "fn", "table", "context")
+SPEC_KEYS = ("from", "const", "policy", "lookup", "var", "source_key", "fn", "table", "rows", "context")
 CONTEXT_NAMES = ("now",)
 
 VarSpecs = tuple[tuple[str, Spec], ...]
@@ -85,7 +86,7 @@ class _Compiler:
     # value specs ---------------------------------------------------------------------------
     def spec(self, raw: Any, line: int, where: str, vars_: set[str], literal_strings: bool = False) -> Spec:
         """Compile a value spec: 'a.b' (a record field), or {from|const|policy|lookup|var|
-        source_key|fn|table|context: ...}; with literal_strings, plain values are constants."""
+        source_key|fn|table|rows|context: ...}; with literal_strings, plain values are constants."""
         if isinstance(raw, str) and not literal_strings:
             return From(line, tuple(raw.split(".")))
         if not isinstance(raw, dict) or not (set(raw) & set(SPEC_KEYS)):
@@ -98,7 +99,8 @@ class _Compiler:
             raise self.fail(f"{where}: a value takes exactly one of {', '.join(SPEC_KEYS)} (got {', '.join(kinds)})",
                             line)
         kind = kinds[0]
-        extra = {"lookup": ("by", "field"), "source_key": ("by",), "fn": ("args", "with")}.get(kind, ())
+        extra = {"lookup": ("by", "field"), "source_key": ("by",), "fn": ("args", "with"),
+                 "rows": ("where", "by")}.get(kind, ())
         node = self.mapping(raw, where, line, allowed=(kind, *extra))
         value = node[kind]
         if kind == "from":
@@ -131,6 +133,11 @@ class _Compiler:
                 raise self.fail(f"{where}: stream '{value}' does not remember field '{wanted}' "
                                 f"(add it to streams.{value}.remember)", node.line_of("field"))
             return Lookup(line, value, self.spec(node["by"], node.line_of("by"), where, vars_), wanted)
+        if kind == "rows":
+            where_field = self.where_field(node, value, where, line)
+            if "by" not in node:
+                raise self.fail(f"{where}: rows needs 'by' (the value its '{where_field}' must equal)", line)
+            return Rows(line, value, where_field, self.spec(node["by"], node.line_of("by"), where, vars_))
         if kind == "source_key":
             if "by" not in node:
                 raise self.fail(f"{where}: source_key needs 'by'", line)
@@ -156,6 +163,17 @@ class _Compiler:
             raise self.fail(f"{where}: {name}() {exc}", line) from None
         return Call(line, name, args, kwargs)
 
+    def where_field(self, node: LDict, table: Any, where: str, line: int) -> str:
+        """The `where:` field of a one-to-many reference: a field `table` remembers."""
+        self.check_table(table, where, line)
+        name = node.get("where")
+        if not isinstance(name, str) or not name:
+            raise self.fail(f"{where}: '{table}' rows need 'where' (the field that points at this record)", line)
+        if name not in self.remembered[table]:
+            raise self.fail(f"{where}: stream '{table}' does not remember field '{name}' "
+                            f"(add it to streams.{table}.remember)", node.line_of("where") or line)
+        return name
+
     def check_table(self, name: Any, where: str, line: int) -> None:
         if name not in self.remembered:
             raise self.fail(f"{where}: no stream remembers '{name}' (remembered: "
@@ -170,15 +188,18 @@ class _Compiler:
             names.add(str(name))  # later vars may use earlier ones
         return tuple(out), names
 
-    def needs(self, raw: Any, line: int, where: str, vars_: set[str]) -> tuple[Need, ...]:
+    def needs(self, raw: Any, line: int, where: str, vars_: set[str], rows: bool = True) -> tuple[Need, ...]:
+        """`{table, by}`: a row (or each id of a list) the output waits for; `{table, where, by}`
+        (when `rows`): the rows pointing at this record, watched so it is mapped again when they change."""
         items = self.sequence(raw, f"{where}.needs", line)
         out = []
         for i, item in enumerate(items):
-            node = self.mapping(item, f"{where}.needs", items.line_of(i), allowed=("table", "by"),
-                                required=("table", "by"))
+            node = self.mapping(item, f"{where}.needs", items.line_of(i),
+                                allowed=("table", "by", "where") if rows else ("table", "by"), required=("table", "by"))
             self.check_table(node["table"], f"{where}.needs", node.line)
+            field = self.where_field(node, node["table"], f"{where}.needs", node.line) if "where" in node else None
             out.append(Need(node["table"], self.spec(node["by"], node.line_of("by"), f"{where}.needs", vars_),
-                            node.line))
+                            node.line, field))
         return tuple(out)
 
     def skip_if(self, raw: Any, line: int, where: str, vars_: set[str]) -> tuple[Spec, ...]:
@@ -401,7 +422,7 @@ def _rollup(c: _Compiler, name: str, raw: Any, line: int, streams: dict[str, Str
         parts[str(stream)] = Part(str(stream), c.spec(part["by"], part.line_of("by"), f"{where}.parts.{stream}.by",
                                                       c.global_vars),
                                   c.needs(part.get("needs"), part.line_of("needs"), f"{where}.parts.{stream}",
-                                          c.global_vars),
+                                          c.global_vars, rows=False),
                                   c.skip_if(part.get("skip_if"), part.line_of("skip_if"), f"{where}.parts.{stream}",
                                             c.global_vars), keep)
     for stream, spec in streams.items():

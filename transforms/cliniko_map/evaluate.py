@@ -23,6 +23,7 @@ from cliniko_map.spec import (
     From,
     Lookup,
     PolicyRef,
+    Rows,
     SourceKey,
     Spec,
     TableRef,
@@ -83,6 +84,8 @@ def compile_value(spec: Spec, *, file: str, prefix: str, policies: dict[str, Any
         return _var(spec.name, spec.path)
     if isinstance(spec, TableRef):
         return _table(spec.name)
+    if isinstance(spec, Rows):
+        return _rows(spec.table, spec.where, sub(spec.by))
     if isinstance(spec, Lookup):
         if isinstance(spec.by, From) and len(spec.by.path) == 1:
             return _lookup_by_field(spec.table, spec.by.path[0], spec.field)
@@ -150,6 +153,18 @@ def _table(name: str) -> Value:
         rows = env.state.tables.get(name, {})
         return [{**rows[k], "id": k} for k in sorted(rows)]
     return table
+
+
+def _rows(table: str, where: str, by: Value) -> Value:
+    """A scan of the remembered rows: meant for reference tables (a few rows per clinic)."""
+    def rows(env: Env) -> Any:
+        value = by(env)
+        if value in (None, ""):
+            return []
+        wanted = str(value)
+        found = env.state.tables.get(table, {})
+        return [{**found[k], "id": k} for k in sorted(found) if str(found[k].get(where)) == wanted]
+    return rows
 
 
 def _lookup(table: str, by: Value, field: str | None) -> Value:

@@ -24,7 +24,7 @@ from typing import Any
 
 from cliniko_map import policies as policies_module
 from cliniko_map.artifacts import write_bytes
-from cliniko_map.compiled import CompiledOutput, compile_rules
+from cliniko_map.compiled import CompiledNeed, CompiledOutput, compile_rules
 from cliniko_map.compiler import compile_map
 from cliniko_map.evaluate import Env, Value
 from cliniko_map.functions.patient_fields import cf_options
@@ -266,6 +266,7 @@ class Map:
         if skip_reason:
             row["_skip_reason"] = skip_reason
         rid = str(record["id"])
+        before = self.state.row(spec.name, rid) or {}
         if not self.state.put_row(spec.name, rid, row):
             return
         for name, artifact in self.spec.artifacts.items():
@@ -277,22 +278,38 @@ class Map:
                        for cf in self.spec.custom_fields.values() if cf.options_from}
             result.extend(r for r in self.definitions() if r[1]["source_key"] in sourced)
         if depth < MAX_DEPTH:
-            for stream, dependant in self.state.dependants(spec.name, rid):
+            for stream, dependant in self._dependants(spec.name, rid, row, before):
                 self._map(stream, dependant, result, remember=False, depth=depth + 1)
 
-    def _waiting_on(self, needs: tuple[tuple[str, Value], ...], env: Env, stream: str, record: dict[str, Any],
+    def _dependants(self, table: str, rid: str, row: dict[str, Any], before: dict[str, Any]
+                    ) -> list[tuple[str, dict[str, Any]]]:
+        """Records that used this row: by its id, or (watched) by a field pointing at them, now or before."""
+        found = self.state.dependants(table, rid)
+        for name in self._rules.watched.get(table, ()):
+            for value in dict.fromkeys((row.get(name), before.get(name))):
+                found += self.state.watchers(table, name, value)
+        unique = {(stream, str(record["id"])): (stream, record) for stream, record in found}
+        return list(unique.values())
+
+    def _waiting_on(self, needs: tuple[CompiledNeed, ...], env: Env, stream: str, record: dict[str, Any],
                     keep_watching: bool) -> str | None:
         """Register the record as dependant on each needed row; the first missing one, if any."""
         missing = None
-        for table, by in needs:
-            row_id = by(env)
-            if row_id in (None, ""):
-                return f"no {table} reference"
-            present = self.state.row(table, row_id) is not None
-            if keep_watching or not present:
-                self.state.wait_for(table, str(row_id), stream, record)
-            if not present and missing is None:
-                missing = f"{table}:{row_id}"
+        for need in needs:
+            value = need.by(env)
+            if need.where is not None:  # rows pointing at this record: any number, so never missing
+                if keep_watching and value not in (None, ""):
+                    self.state.watch(need.table, need.where, str(value), stream, record)
+                continue
+            row_ids = [v for v in (value if isinstance(value, list) else [value]) if v not in (None, "")]
+            if not row_ids:
+                return f"no {need.table} reference"
+            for row_id in row_ids:
+                present = self.state.row(need.table, row_id) is not None
+                if keep_watching or not present:
+                    self.state.wait_for(need.table, str(row_id), stream, record)
+                if not present and missing is None:
+                    missing = f"{need.table}:{row_id}"
         return missing
 
     def _output(self, spec: StreamSpec, output: Output, rules: CompiledOutput, record: dict[str, Any],

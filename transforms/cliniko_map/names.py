@@ -6,7 +6,8 @@ from __future__ import annotations
 # Cliniko stream -> the singular used in source keys (cliniko:<singular>:<id>).
 CLINIKO_STREAMS: dict[str, str] = {
     "settings": "settings", "practitioners": "practitioner", "users": "user", "businesses": "business",
-    "appointment_types": "appointment_type", "billable_items": "billable_item", "products": "product",
+    "appointment_types": "appointment_type", "appointment_type_billable_items": "appointment_type_billable_item",
+    "billable_items": "billable_item", "products": "product",
     "contacts": "contact", "patients": "patient", "patient_cases": "patient_case", "medical_alerts": "medical_alert",
     "individual_appointments": "individual_appointment", "attendees": "attendee",
     "group_appointments": "group_appointment", "treatment_notes": "treatment_note", "invoices": "invoice",

@@ -59,6 +59,15 @@ class TableRef(Spec):
 
 
 @dataclass(frozen=True)
+class Rows(Spec):
+    """The remembered rows of `table` whose field `where` equals `by` (a one-to-many relation)."""
+
+    table: str
+    where: str
+    by: Spec
+
+
+@dataclass(frozen=True)
 class ContextRef(Spec):
     name: str
 
@@ -66,9 +75,14 @@ class ContextRef(Spec):
 # -- map structure ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Need:
+    """A row the output waits for (`table` by id `by`, or each id of a list), or with `where`:
+    the rows of `table` whose field `where` equals `by`, any number of them; the output is
+    mapped again when one of them arrives or changes."""
+
     table: str
     by: Spec
     line: int
+    where: str | None = None
 
 
 @dataclass(frozen=True)

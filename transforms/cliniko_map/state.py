@@ -5,6 +5,8 @@ All of it is plain JSON (`to_dict` / `from_dict`):
   kept to the fields the map's `remember:` lists, for lookups;
 - waiting: records whose output needs a row not seen yet (an attendee before its group
   appointment), and records to re-map when a row they used changes, by "table:id";
+- watching: records to re-map when a row pointing at them arrives or changes (an appointment
+  type priced from its billable-item rows), by "table.field=value";
 - records: the raw records of those dependants (so they can be re-mapped);
 - groups: rollup rows per group (every invoice of a patient), so figures are recomputed
   over all of them; dirty: groups changed since the last flush;
@@ -24,6 +26,7 @@ STATE_VERSION = 1
 class State:
     tables: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     waiting: dict[str, list[list[str]]] = field(default_factory=dict)
+    watching: dict[str, list[list[str]]] = field(default_factory=dict)
     records: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     groups: dict[str, dict[str, dict[str, dict[str, dict[str, Any]]]]] = field(default_factory=dict)
     dirty: dict[str, list[str]] = field(default_factory=dict)
@@ -52,16 +55,31 @@ class State:
     # -- dependants -----------------------------------------------------------------------------
     def wait_for(self, table: str, row_id: str, stream: str, record: dict[str, Any]) -> None:
         """Re-map `record` whenever row `table:row_id` arrives or changes."""
+        self._register(self.waiting, f"{table}:{row_id}", stream, record)
+
+    def watch(self, table: str, field_name: str, value: str, stream: str, record: dict[str, Any]) -> None:
+        """Re-map `record` whenever a row of `table` whose `field_name` is `value` arrives or changes."""
+        self._register(self.watching, f"{table}.{field_name}={value}", stream, record)
+
+    def _register(self, index: dict[str, list[list[str]]], key: str, stream: str, record: dict[str, Any]) -> None:
         slim = {k: v for k, v in record.items() if not (isinstance(v, dict) and set(v) == {"links"})}
         self.records.setdefault(stream, {})[str(record["id"])] = slim
         entry = [stream, str(record["id"])]
-        bucket = self.waiting.setdefault(f"{table}:{row_id}", [])
+        bucket = index.setdefault(key, [])
         if entry not in bucket:
             bucket.append(entry)
 
     def dependants(self, table: str, row_id: str) -> list[tuple[str, dict[str, Any]]]:
+        return self._records_of(self.waiting.get(f"{table}:{row_id}", []))
+
+    def watchers(self, table: str, field_name: str, value: Any) -> list[tuple[str, dict[str, Any]]]:
+        if value in (None, ""):
+            return []
+        return self._records_of(self.watching.get(f"{table}.{field_name}={value}", []))
+
+    def _records_of(self, entries: list[list[str]]) -> list[tuple[str, dict[str, Any]]]:
         out = []
-        for stream, record_id in self.waiting.get(f"{table}:{row_id}", []):
+        for stream, record_id in entries:
             record = self.records.get(stream, {}).get(record_id)
             if record is not None:
                 out.append((stream, record))
@@ -120,7 +138,8 @@ class State:
 
     # -- persistence ----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return {"version": STATE_VERSION, "tables": self.tables, "waiting": self.waiting, "records": self.records,
+        return {"version": STATE_VERSION, "tables": self.tables, "waiting": self.waiting, "watching": self.watching,
+                "records": self.records,
                 "groups": self.groups, "dirty": self.dirty, "persons": self.persons,
                 "artifacts_dirty": self.artifacts_dirty}
 
@@ -132,5 +151,6 @@ class State:
             raise ValueError(f"map state version {data.get('version')!r} is not {STATE_VERSION}; "
                              "start from an empty state (a full run rebuilds it)")
         return cls(tables=data.get("tables") or {}, waiting=data.get("waiting") or {},
-                   records=data.get("records") or {}, groups=data.get("groups") or {}, dirty=data.get("dirty") or {},
+                   watching=data.get("watching") or {}, records=data.get("records") or {},
+                   groups=data.get("groups") or {}, dirty=data.get("dirty") or {},
                    persons=data.get("persons") or {}, artifacts_dirty=list(data.get("artifacts_dirty") or []))

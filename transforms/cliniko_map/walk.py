@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from cliniko_map.spec import Call, From, Lookup, MapSpec, SourceKey, Spec, VarRef
+from cliniko_map.spec import Call, From, Lookup, MapSpec, Rows, SourceKey, Spec, VarRef
 
 
 def _reads(spec: Spec, vars_: dict[str, Spec], seen: frozenset[str] = frozenset()) -> Iterator[str]:
@@ -17,7 +17,7 @@ def _reads(spec: Spec, vars_: dict[str, Spec], seen: frozenset[str] = frozenset(
     match spec:
         case From(path=path):
             yield ".".join(path)
-        case Lookup(by=by) | SourceKey(by=by):
+        case Lookup(by=by) | SourceKey(by=by) | Rows(by=by):
             yield from _reads(by, vars_, seen)
         case VarRef(name=name) if name not in seen and name in vars_:
             yield from _reads(vars_[name], vars_, seen | {name})

@@ -113,6 +113,22 @@ def test_loading_a_file_path_and_a_missing_file(tmp_path: Path) -> None:
     ("  confirmed: false", "  confirmed: yes please", "  confirmed: yes please", "confirmed must be true or false"),
     ("      fn: invoice_summary\n", "      fn: communications_csv\n", "      fn: communications_csv\n",
      "(parts arrive as invoices, invoice_items): communications_csv() missing a required argument"),
+    # one-to-many references: the field must be remembered, `by` is required, rollup parts cannot watch
+    ("args: [{rows: appointment_type_billable_items, where: appointment_type_id, by: id}, billable_item_id]",
+     "args: [{rows: appointment_type_billable_items, where: type_id, by: id}, billable_item_id]",
+     "            args: [{rows: appointment_type_billable_items, where: type_id",
+     "stream 'appointment_type_billable_items' does not remember field 'type_id'"),
+    ("args: [{rows: appointment_type_billable_items, where: appointment_type_id, by: id}, billable_item_id]",
+     "args: [{rows: appointment_type_billable_items, where: appointment_type_id}, billable_item_id]",
+     "            args: [{rows: appointment_type_billable_items, where: appointment_type_id}",
+     "rows needs 'by' (the value its 'appointment_type_id' must equal)"),
+    ("          - {table: appointment_type_billable_items, where: appointment_type_id, by: id}\n",
+     "          - {table: appointment_type_billable_items, where: cost, by: id}\n",
+     "          - {table: appointment_type_billable_items, where: cost",
+     "stream 'appointment_type_billable_items' does not remember field 'cost'"),
+    ("        needs: [{table: invoices, by: invoice_id}]\n",
+     "        needs: [{table: invoices, by: invoice_id, where: patient_id}]\n",
+     "        needs: [{table: invoices, by: invoice_id, where", "needs: unknown key 'where' (allowed: table, by)"),
 ])
 def test_a_broken_map_fails_with_file_line_and_reason(old: str, new: str, anchor: str, reason: str) -> None:
     text = edited(old, new)
