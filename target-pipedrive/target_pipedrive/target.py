@@ -29,6 +29,7 @@ from target_pipedrive.affinity import keep_on_one_cpu
 from target_pipedrive.bookmarks import StateRelay, relayed_key
 from target_pipedrive.client import PipedriveClient
 from target_pipedrive.crosswalk import Crosswalk
+from target_pipedrive.drain import hold_input_open
 from target_pipedrive.errors import ContractError, TargetError
 from target_pipedrive.interrupt import Interrupted, InterruptHandler
 from target_pipedrive.mapping import MapStage, is_source_stream
@@ -187,6 +188,7 @@ class TargetPipedrive(Target):
             if self._writer is not None:
                 self._writer.crosswalk.finish_run(self._writer.run_id, "failed", {"error": str(exc)})
             print(f"target-pipedrive: {exc}", file=sys.stderr, flush=True)
+            hold_input_open()
             sys.exit(exc.exit_code)
         except Interrupted as exc:
             self._stop_interrupted(exc)
