@@ -49,7 +49,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from target_pipedrive.dbschema import ensure_schema
 from target_pipedrive.errors import TargetError
@@ -237,7 +237,7 @@ def _engine(url: str) -> Engine:
     return engine
 
 
-def unavailable(url: str, exc: OperationalError) -> str:
+def unavailable(url: str, exc: OperationalError | ProgrammingError) -> str:
     """One sentence: where (password and query hidden: a password may be passed there) and the driver's
     reason (libpq's never quotes the password)."""
     where = make_url(url).set(query={}).render_as_string(hide_password=True)
@@ -266,7 +266,8 @@ class Crosswalk:
         self.engine = _engine(url)
         try:
             metadata.create_all(self.engine)
-        except OperationalError as exc:  # server down, wrong credentials, no such database, ...
+        except (OperationalError, ProgrammingError) as exc:  # server down, wrong password, no such database,
+            # no right to create the schema, ...
             self.engine.dispose()
             raise TargetError(unavailable(url, exc)) from None
         # writes read-then-write (the mapping a commit replaces): one at a time in this process, so

@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, text
 
 from target_pipedrive.crosswalk import Crosswalk
 from target_pipedrive.errors import TargetError
+from target_pipedrive.settings import Settings
 
 BEFORE = {"name": "Old Name", "custom_fields": {"abc": "Zoë ✓", "n": None}, "phones": [{"value": "+61 2"}]}
 
@@ -162,3 +163,63 @@ def test_an_unreachable_postgres_crosswalk_is_one_sentence_without_the_password(
     assert target.returncode == 2 and "Traceback" not in target.stderr
     assert "target-pipedrive: crosswalk_url: cannot open the crosswalk database" in target.stderr
     assert postgres_server.password not in target.stdout + target.stderr and "Pat" not in target.stderr
+
+
+# -- one database shared with Meltano and other clinics: a schema per crosswalk ------------------------------------
+def _crosswalk_url(**config: Any) -> str:
+    return Settings.from_config({"api_token": "t", **config}).crosswalk_url
+
+
+def test_a_postgres_shared_database_wins_and_anything_else_leaves_crosswalk_url_alone() -> None:
+    pg = "postgresql+psycopg://migrator:s3cret@db.internal:5432/migration"
+    assert _crosswalk_url(shared_database_url=pg, crosswalk_schema="crosswalk_clinic_a") == (
+        "postgresql+psycopg://migrator:s3cret@db.internal:5432/migration?options=-c+search_path%3Dcrosswalk_clinic_a")
+    assert _crosswalk_url(shared_database_url=pg).endswith("search_path%3Dcrosswalk")  # the default schema
+    assert _crosswalk_url(shared_database_url=pg + "?options=-c%20statement_timeout%3D5000").endswith(
+        "?options=-c+statement_timeout%3D5000+-c+search_path%3Dcrosswalk")  # the URL's own options are kept
+    own = "sqlite:////srv/clinic/crosswalk.sqlite"
+    for ignored in ("sqlite:////srv/clinic/.meltano/meltano.db", "", "not a url", "mssql+pymssql://u:p@h/x"):
+        assert _crosswalk_url(shared_database_url=ignored, crosswalk_url=own, crosswalk_schema="x") == own
+    for bad in ("Clinic-A", "1clinic", "a" * 64, 'x"; DROP SCHEMA public; --'):
+        with pytest.raises(ValueError, match=r"crosswalk_schema .* must be a lower-case name"):
+            _crosswalk_url(shared_database_url=pg, crosswalk_schema=bad)
+
+
+def test_two_clinics_in_one_database_with_meltano_never_share_a_crosswalk(postgres_url: str) -> None:
+    meltano_like = create_engine(postgres_url)  # Meltano's system database has a `runs` table of its own
+    with meltano_like.begin() as conn:
+        conn.execute(text("CREATE TABLE public.runs (id serial PRIMARY KEY, job_name text NOT NULL)"))
+        conn.execute(text("INSERT INTO public.runs (job_name) VALUES ('sandbox:tap-cliniko-to-target-pipedrive')"))
+    clinic_a = Crosswalk(_crosswalk_url(shared_database_url=postgres_url, crosswalk_schema="crosswalk_clinic_a"))
+    clinic_b = Crosswalk(_crosswalk_url(shared_database_url=postgres_url, crosswalk_schema="crosswalk_clinic_b"))
+    try:
+        run_a = clinic_a.start_run("apply")
+        clinic_a.commit_write(run_a, "persons", "cliniko:patient:1", 11, "created", "h", None, {})
+        clinic_b.start_run("apply")
+        assert clinic_b.get("persons", "cliniko:patient:1") is None and len(clinic_b.runs()) == 1
+        assert clinic_a.get("persons", "cliniko:patient:1")["pipedrive_id"] == 11  # type: ignore[index]
+    finally:
+        clinic_a.close()
+        clinic_b.close()
+    with meltano_like.connect() as conn:
+        assert conn.execute(text("SELECT job_name FROM public.runs")).scalars().all() == [
+            "sandbox:tap-cliniko-to-target-pipedrive"]
+        tables = conn.execute(text("SELECT table_schema, count(*) FROM information_schema.tables "
+                                   "WHERE table_schema LIKE 'crosswalk%' GROUP BY 1 ORDER BY 1")).all()
+    meltano_like.dispose()
+    assert [schema for schema, _ in tables] == ["crosswalk_clinic_a", "crosswalk_clinic_b"]
+    assert tables[0][1] == tables[1][1] >= 9
+
+
+def test_a_role_that_may_not_create_the_schema_is_told_so_in_one_sentence(
+        postgres_url: str, postgres_server: Any) -> None:
+    database = postgres_url.rsplit("/", 1)[1]
+    postgres_server.execute("CREATE ROLE clinic_reader LOGIN PASSWORD 'reader-pw'")
+    postgres_server.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC", database)
+    postgres_server.execute(f'REVOKE CREATE ON DATABASE "{database}" FROM PUBLIC', database)
+    weak = postgres_url.replace(f"postgres:{postgres_server.password}@", "clinic_reader:reader-pw@")
+    with pytest.raises(TargetError) as caught:
+        Crosswalk(_crosswalk_url(shared_database_url=weak))
+    assert str(caught.value) == (f"crosswalk_url: cannot open the crosswalk database postgresql+psycopg://"
+                                 f"clinic_reader:***@127.0.0.1:{postgres_server.port}/{database} "
+                                 f"(permission denied for database {database}).")
