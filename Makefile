@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-PACKAGES := -e '.[test]' -e ./tap-cliniko -e ./target-pipedrive -e ./transforms
+PACKAGES := -e '.[test]' -e ./tap-cliniko -e './target-pipedrive[postgres]' -e ./transforms
 
 .PHONY: install test lint demo bench clean
 
@@ -19,20 +19,26 @@ install: $(STAMP)
 lint: install
 	$(VENV)/bin/ruff check .
 
-test: install lint browser
+test: install lint browser postgres
 	$(PY) -m pytest
 
-# Headless Chromium for the HTML report tests: Debian's package, installed as root (as CI runs);
+# Headless Chromium for the HTML report tests and a PostgreSQL server for the crosswalk's tests (the tests
+# start their own, on loopback in a temporary folder): Debian's packages, installed as root (as CI runs);
 # `apt-get update` only when the install fails without it.
 CHROMIUM := /usr/bin/chromium
-APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+APT_INSTALL = DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(1) >/dev/null
+NEEDS_ROOT = test "$$(id -u)" = 0 || { echo "Installing $(1) needs root: run 'apt-get install $(1)' as root, then make test." >&2; exit 1; }
 
-.PHONY: browser
+.PHONY: browser postgres
 browser: $(CHROMIUM)
 
 $(CHROMIUM):
-	@test "$$(id -u)" = 0 || { echo "Installing Chromium needs root: run 'apt-get install chromium' as root, then make test." >&2; exit 1; }
-	$(APT_INSTALL) || { apt-get update -qq && $(APT_INSTALL); }
+	@$(call NEEDS_ROOT,chromium)
+	$(call APT_INSTALL,chromium) || { apt-get update -qq && $(call APT_INSTALL,chromium); }
+
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $(call NEEDS_ROOT,postgresql); \
+	  $(call APT_INSTALL,postgresql) || { apt-get update -qq && $(call APT_INSTALL,postgresql); }; }
 
 demo: install
 	$(PY) scripts/demo.py

@@ -1,3 +1,3 @@
-"""Project-wide pytest plugins: fixtures that start the API sandboxes in-process."""
+"""Project-wide pytest plugins: fixtures that start the API sandboxes in-process, and a PostgreSQL server."""
 
-pytest_plugins = ["sandbox.cliniko.testing", "sandbox.pipedrive.testing"]
+pytest_plugins = ["sandbox.cliniko.testing", "sandbox.pipedrive.testing", "sandbox.postgres.testing"]

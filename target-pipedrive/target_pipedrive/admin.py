@@ -66,6 +66,18 @@ def _settings(ctx: click.Context) -> Settings:
         raise click.UsageError(str(exc)) from None
 
 
+def _crosswalk(ctx: click.Context, settings: Settings) -> Crosswalk:
+    """The crosswalk, closed when the command ends however it ends (a Postgres connection left to the
+    garbage collector is never closed properly, and psycopg warns about it)."""
+    try:
+        crosswalk = Crosswalk(settings.crosswalk_url)
+    except TargetError as exc:
+        click.echo(f"target-pipedrive-admin: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    ctx.call_on_close(crosswalk.close)
+    return crosswalk
+
+
 def _api(settings: Settings, crosswalk: Crosswalk) -> Api:
     client = PipedriveClient.from_settings(settings, crosswalk.tokens_spent(utc_day()), crosswalk.save_tokens)
     return Api(client, dry_run=False)
@@ -96,7 +108,7 @@ def rollback(ctx: click.Context, run_ids: tuple[str, ...], all_runs: bool, force
     if bool(run_ids) == all_runs:
         raise click.UsageError("give either --run RUN_ID (repeatable) or --all")
     settings = _settings(ctx)
-    crosswalk = Crosswalk(settings.crosswalk_url)
+    crosswalk = _crosswalk(ctx, settings)
     known = {r["run_id"] for r in crosswalk.runs()}
     unknown = [r for r in run_ids if r not in known]
     if unknown:
@@ -162,7 +174,7 @@ def forget_migrated(crosswalk: Crosswalk, rollback_run: str, run_ids: list[str] 
 def report(ctx: click.Context, run_id: str | None, out_dir: str) -> None:
     """Write the audit log (audit.csv + audit.json): every source record, its Pipedrive id, or its failure."""
     settings = _settings(ctx)
-    document = report_mod.write(Crosswalk(settings.crosswalk_url), Path(out_dir), run_id)
+    document = report_mod.write(_crosswalk(ctx, settings), Path(out_dir), run_id)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(document["counts"].items())) or "no records"
     click.echo(f"Wrote {out_dir}/audit.csv and audit.json: {counts}")
 
@@ -177,7 +189,7 @@ def verify(ctx: click.Context, run_id: str | None, out_dir: str, skip_cliniko: b
     """Read every migrated record back from Pipedrive and write a field-level diff (CSV, JSON, HTML); check
     against Cliniko that every record there is migrated, skipped with a reason or failed."""
     settings = _settings(ctx)
-    crosswalk = Crosswalk(settings.crosswalk_url)
+    crosswalk = _crosswalk(ctx, settings)
     if run_id is not None and run_id not in {r["run_id"] for r in crosswalk.runs()}:
         raise click.UsageError(f"unknown run id: {run_id} (see the `runs` command)")
     access = None
@@ -242,7 +254,7 @@ def verify(ctx: click.Context, run_id: str | None, out_dir: str, skip_cliniko: b
 def runs(ctx: click.Context) -> None:
     """List the runs recorded in the crosswalk (apply, plan and rollback)."""
     settings = _settings(ctx)
-    for run in Crosswalk(settings.crosswalk_url).runs():
+    for run in _crosswalk(ctx, settings).runs():
         click.echo(f"{run['run_id']}  {run['kind']:<8} {run['status']:<8} started {run['started_at']}  "
                    f"finished {run['finished_at'] or '-'}")
 
@@ -271,7 +283,7 @@ def confirm_map(ctx: click.Context, source: str | None, out: str | None) -> None
 def plan(ctx: click.Context, out_dir: str) -> None:
     """Write plan.json and plan.html again from the latest plan run (Pipedrive as it is now)."""
     settings = _settings(ctx)
-    crosswalk = Crosswalk(settings.crosswalk_url)
+    crosswalk = _crosswalk(ctx, settings)
     client = _api(settings, crosswalk).client  # reads only: fields, users, activity types
     try:
         document = planreport_mod.build(crosswalk, client, settings)
@@ -295,7 +307,7 @@ def plan(ctx: click.Context, out_dir: str) -> None:
 def setup(ctx: click.Context) -> None:
     """Create the confirmed map's custom fields, options and activity types (as the latest plan listed them)."""
     settings = _settings(ctx)
-    crosswalk = Crosswalk(settings.crosswalk_url)
+    crosswalk = _crosswalk(ctx, settings)
     try:
         code = setup_mod.run(settings, crosswalk, sys.stderr)
     except TargetError as exc:

@@ -52,6 +52,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from target_pipedrive.dbschema import ensure_schema
+from target_pipedrive.errors import TargetError
 
 metadata = MetaData()
 
@@ -242,7 +246,17 @@ def _engine(url: str) -> Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA busy_timeout=10000")
             cursor.close()
+    elif parsed.get_backend_name() == "postgresql":
+        event.listen(engine, "connect", ensure_schema)  # crosswalk_schema's schema, created on first use
     return engine
+
+
+def unavailable(url: str, exc: OperationalError | ProgrammingError) -> str:
+    """One sentence: where (password and query hidden: a password may be passed there) and the driver's
+    reason (libpq's never quotes the password)."""
+    where = make_url(url).set(query={}).render_as_string(hide_password=True)
+    reason = " ".join(str(exc.orig or exc).split()).rstrip(".")
+    return f"crosswalk_url: cannot open the crosswalk database {where} ({reason})."
 
 
 def _row(row: Any) -> dict[str, Any] | None:
@@ -264,7 +278,12 @@ def _raw_row(columns: tuple[str, ...], row: Any, json_columns: tuple[str, ...] =
 class Crosswalk:
     def __init__(self, url: str) -> None:
         self.engine = _engine(url)
-        metadata.create_all(self.engine)
+        try:
+            metadata.create_all(self.engine)
+        except (OperationalError, ProgrammingError) as exc:  # server down, wrong password, no such database,
+            # no right to create the schema, ...
+            self.engine.dispose()
+            raise TargetError(unavailable(url, exc)) from None
         # writes read-then-write (the mapping a commit replaces): one at a time in this process, so
         # concurrent writers never interleave between the read and the write
         self._write_lock = threading.Lock()

@@ -17,8 +17,11 @@ from urllib.parse import urlsplit
 
 from singer_sdk import typing as th
 
+from target_pipedrive.dbschema import is_postgres, place, schema_problem
+
 DEFAULT_BASE_URL = "https://api.pipedrive.com"
 DEFAULT_CROSSWALK_URL = "sqlite:///output/crosswalk.sqlite"
+DEFAULT_CROSSWALK_SCHEMA = "crosswalk"
 DEFAULT_MAP_OUTPUT_DIR = "output/map"
 BASE_DAILY_TOKENS = 30_000
 # plan tier -> (API-token burst per 2 s, daily budget multiplier)
@@ -38,6 +41,12 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property("crosswalk_url", th.StringType, default=DEFAULT_CROSSWALK_URL,
                 description="SQLAlchemy URL of the crosswalk database (relative SQLite paths are resolved from the "
                             "working directory)."),
+    th.Property("shared_database_url", th.StringType, secret=True,
+                description="A PostgreSQL database shared with Meltano's system database (meltano.yml sets it to "
+                            "$MELTANO_DATABASE_URI): when it is PostgreSQL the crosswalk lives there, in schema "
+                            "crosswalk_schema, instead of at crosswalk_url; any other value is ignored."),
+    th.Property("crosswalk_schema", th.StringType, default=DEFAULT_CROSSWALK_SCHEMA,
+                description="The crosswalk's schema in shared_database_url (created on first use): one per clinic."),
     th.Property("mode", th.StringType, default="apply", allowed_values=["plan", "apply"],
                 description="plan: compute creates/updates/skips and tokens, write nothing; apply: write."),
     th.Property("fallback_user_email", th.StringType,
@@ -222,6 +231,13 @@ class Settings:
         burst, multiplier = PLAN_TIERS[tier]
         seats = int(config.get("seats") or 1)
         crosswalk_url = str(config.get("crosswalk_url") or DEFAULT_CROSSWALK_URL)
+        shared = str(config.get("shared_database_url") or "")
+        if is_postgres(shared):  # Meltano's system database in PostgreSQL: the crosswalk goes beside it
+            schema = str(config.get("crosswalk_schema") or DEFAULT_CROSSWALK_SCHEMA)
+            problem = schema_problem(schema)
+            if problem:
+                raise ValueError(problem)
+            crosswalk_url = place(shared, schema)
         problem = crosswalk_problem(crosswalk_url)
         if problem:
             raise ValueError(problem)

@@ -9,13 +9,14 @@ never both adopt it.
 
 from __future__ import annotations
 
-import sqlite3
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pd_helpers import assert_exact_clinic, base_config, clinic, messages, objects, run_target, writes
+
+from target_pipedrive.crosswalk import Crosswalk
 
 IN_FLIGHT = 16
 
@@ -25,13 +26,14 @@ def renamed(rec: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.mark.timeout(420)
-def test_thousands_of_records_with_many_writes_in_flight(tmp_path: Path, pipedrive_sandbox: Any) -> None:
+def test_thousands_of_records_with_many_writes_in_flight(tmp_path: Path, pipedrive_sandbox: Any,
+                                                          crosswalk_url: str) -> None:
     data = clinic(tmp_path / "files", n_persons=300, n_products=20, n_files=10)
     # each person arrives twice, the second time changed, straight after the first: the update must
     # wait for the create in flight (else the crosswalk has no row yet and a second person is created)
     persons = [p for rec in data["persons"] for p in (rec, renamed(rec))]
     streams = {**data, "persons": persons}
-    config = base_config(pipedrive_sandbox, tmp_path, max_writes_in_flight=IN_FLIGHT)
+    config = base_config(pipedrive_sandbox, tmp_path, crosswalk_url=crosswalk_url, max_writes_in_flight=IN_FLIGHT)
     run = run_target(config, messages(streams, state_every=97), tmp_path, timeout=360)
     assert run.returncode == 0, run.stderr[-3000:]
 
@@ -42,13 +44,13 @@ def test_thousands_of_records_with_many_writes_in_flight(tmp_path: Path, pipedri
     assert [s["bookmarks"]["n"] for s in run.states] == [*range(97, total + 1, 97), total]
     usage = pipedrive_sandbox.admin("GET", "usage")
     assert usage["max_requests_in_2s"] > 20  # really concurrent: one at a time never gets here on loopback
-    with sqlite3.connect(tmp_path / "crosswalk.sqlite") as db:
-        rows = db.execute("SELECT stream, COUNT(*), COUNT(DISTINCT pipedrive_id) FROM xwalk GROUP BY stream")
-        per_stream = {stream: (n, distinct) for stream, n, distinct in rows}
-        open_intents = db.execute("SELECT COUNT(*) FROM intents").fetchone()[0]
+    crosswalk = Crosswalk(crosswalk_url)
+    mappings, open_intents = crosswalk.all_mappings(), crosswalk.open_intents()
+    crosswalk.close()
     for stream in ("persons", "products", "activities", "notes", "files"):
-        assert per_stream[stream] == (len(data[stream]), len(data[stream])), stream
-    assert open_intents == 0
+        ids = [m["pipedrive_id"] for m in mappings if m["stream"] == stream]
+        assert (len(ids), len(set(ids))) == (len(data[stream]), len(data[stream])), stream
+    assert open_intents == []
 
     before = writes(pipedrive_sandbox)
     final = {**data, "persons": [renamed(p) for p in data["persons"]]}
@@ -58,7 +60,8 @@ def test_thousands_of_records_with_many_writes_in_flight(tmp_path: Path, pipedri
 
 
 @pytest.mark.timeout(300)
-def test_records_racing_for_one_existing_person_adopt_it_once(tmp_path: Path, pipedrive_sandbox: Any) -> None:
+def test_records_racing_for_one_existing_person_adopt_it_once(tmp_path: Path, pipedrive_sandbox: Any,
+                                                              crosswalk_url: str) -> None:
     sb = pipedrive_sandbox
     existing = sb.request("POST", "/api/v2/persons", json={
         "name": "Sam Twin", "emails": [{"value": "twin@mail.example"}]}).json()["data"]
@@ -66,26 +69,25 @@ def test_records_racing_for_one_existing_person_adopt_it_once(tmp_path: Path, pi
     for rec in data["persons"]:  # thirty duplicates of one patient in Cliniko, all matching the existing person
         rec.update(name="Sam Twin", emails=[{"value": "twin@mail.example", "label": "home"}])
     streams = {"custom_fields": data["custom_fields"], "persons": data["persons"]}
-    config = base_config(pipedrive_sandbox, tmp_path, max_writes_in_flight=IN_FLIGHT)
+    config = base_config(pipedrive_sandbox, tmp_path, crosswalk_url=crosswalk_url, max_writes_in_flight=IN_FLIGHT)
     run = run_target(config, messages(streams), tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
 
-    with sqlite3.connect(tmp_path / "crosswalk.sqlite") as db:
-        ids = [row[0] for row in db.execute("SELECT pipedrive_id FROM xwalk WHERE stream = 'persons'")]
+    crosswalk = Crosswalk(crosswalk_url)
+    ids = [m["pipedrive_id"] for m in crosswalk.all_mappings() if m["stream"] == "persons"]
+    crosswalk.close()
     assert len(ids) == 30 and len(set(ids)) == 30  # no Pipedrive person stands for two patients
     assert ids.count(existing["id"]) == 1  # adopted by exactly one of them
     assert len(objects(sb, "person")) == 30
 
 
 @pytest.mark.timeout(120)
-def test_the_crosswalk_under_many_threads_loses_no_update(tmp_path: Path) -> None:
+def test_the_crosswalk_under_many_threads_loses_no_update(crosswalk_url: str) -> None:
     """Thousands of intent + commit pairs from 16 threads, half of them on shared keys: every
     commit lands, the last write of each key wins, nothing deadlocks (a hang fails the timeout)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from target_pipedrive.crosswalk import Crosswalk
-
-    crosswalk = Crosswalk(f"sqlite:///{tmp_path / 'crosswalk.sqlite'}")
+    crosswalk = Crosswalk(crosswalk_url)
     run_id = crosswalk.start_run("apply")
 
     def work(worker: int) -> None:
@@ -125,7 +127,6 @@ def test_a_child_waits_for_its_person_in_flight_and_a_worker_error_reaches_the_s
     import time
 
     from target_pipedrive.client import PipedriveClient
-    from target_pipedrive.crosswalk import Crosswalk
     from target_pipedrive.errors import AuthError
     from target_pipedrive.progress import Progress
     from target_pipedrive.settings import Settings

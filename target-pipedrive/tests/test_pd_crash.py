@@ -38,9 +38,9 @@ CHAIN = [  # in data order, so each run dies further on: every stream in the cri
 
 
 def test_killed_at_every_write_window_then_rerun_leaves_each_record_exactly_once(
-        pipedrive_sandbox: Any, pipedrive_spec_validator: Any, tmp_path: Path) -> None:
+        pipedrive_sandbox: Any, pipedrive_spec_validator: Any, tmp_path: Path, crosswalk_url: str) -> None:
     sb = pipedrive_sandbox
-    cfg = base_config(sb, tmp_path)
+    cfg = base_config(sb, tmp_path, crosswalk_url=crosswalk_url)
     data = clinic(tmp_path / "files")
     msgs = messages(data, state_every=2)
     for point in CHAIN:
@@ -58,9 +58,11 @@ def test_killed_at_every_write_window_then_rerun_leaves_each_record_exactly_once
     pipedrive_spec_validator.assert_clean()
 
 
-def test_recovery_adopts_the_object_created_just_before_the_kill(pipedrive_sandbox: Any, tmp_path: Path) -> None:
+def test_recovery_adopts_the_object_created_just_before_the_kill(pipedrive_sandbox: Any, tmp_path: Path,
+                                                                 crosswalk_url: str) -> None:
     sb = pipedrive_sandbox
-    cfg = base_config(sb, tmp_path, max_writes_in_flight=1)  # one write at a time: exactly one in the window
+    # one write at a time: exactly one in the window
+    cfg = base_config(sb, tmp_path, crosswalk_url=crosswalk_url, max_writes_in_flight=1)
     full = clinic(tmp_path / "files", n_persons=3)
     data = {"custom_fields": full["custom_fields"], "persons": full["persons"]}
     killed = run_target(cfg, messages(data), tmp_path, env={"TARGET_PIPEDRIVE_CRASH_AT": "after_response@persons:2"})
@@ -72,9 +74,11 @@ def test_recovery_adopts_the_object_created_just_before_the_kill(pipedrive_sandb
     assert len(objects(sb, "person")) == 3
 
 
-def test_kill_during_an_update_keeps_the_true_before_image(pipedrive_sandbox: Any, tmp_path: Path) -> None:
+def test_kill_during_an_update_keeps_the_true_before_image(pipedrive_sandbox: Any, tmp_path: Path,
+                                                           crosswalk_url: str) -> None:
     sb = pipedrive_sandbox
-    cfg = base_config(sb, tmp_path, max_writes_in_flight=1)  # one write at a time: exactly one in the window
+    # one write at a time: exactly one in the window
+    cfg = base_config(sb, tmp_path, crosswalk_url=crosswalk_url, max_writes_in_flight=1)
     prior = snapshot(sb)
     data = clinic(tmp_path / "files", n_persons=2, n_files=1)
     assert run_target(cfg, messages(data), tmp_path).returncode == 0
@@ -107,10 +111,11 @@ def _kill_after(sb: Any, cfg_path: Path, text: str, cwd: Path, requests_before_k
     return proc.wait(timeout=30)
 
 
-def test_kills_at_arbitrary_moments_then_rerun_converge(pipedrive_sandbox: Any, tmp_path: Path) -> None:
+def test_kills_at_arbitrary_moments_then_rerun_converge(pipedrive_sandbox: Any, tmp_path: Path,
+                                                        crosswalk_url: str) -> None:
     sb = pipedrive_sandbox
     sb.admin("POST", "faults", {"latency_ms": 15})  # stretch each request so the kills land mid-write
-    cfg = base_config(sb, tmp_path)
+    cfg = base_config(sb, tmp_path, crosswalk_url=crosswalk_url)
     cfg_path = tmp_path / "config.json"
     cfg_path.write_text(json.dumps(cfg))
     data = clinic(tmp_path / "files")

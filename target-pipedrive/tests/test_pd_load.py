@@ -102,9 +102,10 @@ def _check_values(sb: Any, data: dict[str, list[dict[str, Any]]]) -> None:
     assert [o["label"] for o in referral["options"]] == ["GP", "Website", "Friend"]
 
 
-def test_rerun_sends_nothing_and_one_changed_record_sends_one_update(pipedrive_sandbox: Any, tmp_path: Path) -> None:
+def test_rerun_sends_nothing_and_one_changed_record_sends_one_update(pipedrive_sandbox: Any, tmp_path: Path,
+                                                                     crosswalk_url: str) -> None:
     sb = pipedrive_sandbox
-    cfg = base_config(sb, tmp_path)
+    cfg = base_config(sb, tmp_path, crosswalk_url=crosswalk_url)
     data = clinic(tmp_path / "files")
     assert run_inproc(cfg, messages(data)).returncode == 0
     before = sb.admin("GET", "usage")
@@ -128,9 +129,9 @@ def test_rerun_sends_nothing_and_one_changed_record_sends_one_update(pipedrive_s
 
 
 def test_plan_mode_writes_nothing_and_reports_what_apply_would_do(pipedrive_sandbox: Any, pipedrive_spec_validator: Any,
-                                                                 tmp_path: Path) -> None:
+                                                                 tmp_path: Path, crosswalk_url: str) -> None:
     sb = pipedrive_sandbox
-    cfg = base_config(sb, tmp_path)
+    cfg = base_config(sb, tmp_path, crosswalk_url=crosswalk_url)
     data = clinic(tmp_path / "files")
     initial = snapshot(sb)
     plan = run_inproc({**cfg, "mode": "plan"}, messages(data, state_every=4))

@@ -28,9 +28,9 @@ def _prior_account(sb: Any) -> None:
 
 
 def test_rollback_restores_the_exact_prior_snapshot_including_updated_fields(
-        pipedrive_sandbox: Any, pipedrive_spec_validator: Any, tmp_path: Path) -> None:
+        pipedrive_sandbox: Any, pipedrive_spec_validator: Any, tmp_path: Path, crosswalk_url: str) -> None:
     sb = pipedrive_sandbox
-    cfg = base_config(sb, tmp_path)
+    cfg = base_config(sb, tmp_path, crosswalk_url=crosswalk_url)
     _prior_account(sb)
     prior = snapshot(sb)
     data = clinic(tmp_path / "files")
@@ -60,9 +60,10 @@ def test_rollback_restores_the_exact_prior_snapshot_including_updated_fields(
     pipedrive_spec_validator.assert_clean()
 
 
-def test_rollback_refuses_records_changed_in_pipedrive_unless_forced(pipedrive_sandbox: Any, tmp_path: Path) -> None:
+def test_rollback_refuses_records_changed_in_pipedrive_unless_forced(pipedrive_sandbox: Any, tmp_path: Path,
+                                                                     crosswalk_url: str) -> None:
     sb = pipedrive_sandbox
-    cfg = base_config(sb, tmp_path)
+    cfg = base_config(sb, tmp_path, crosswalk_url=crosswalk_url)
     prior = snapshot(sb)
     data = clinic(tmp_path / "files", n_persons=2, n_files=1)
     first = run_inproc(cfg, messages(data))
@@ -90,9 +91,10 @@ def test_rollback_refuses_records_changed_in_pipedrive_unless_forced(pipedrive_s
     assert snapshot(sb) == prior
 
 
-def test_report_lists_every_record_with_its_id_and_action(pipedrive_sandbox: Any, tmp_path: Path) -> None:
+def test_report_lists_every_record_with_its_id_and_action(pipedrive_sandbox: Any, tmp_path: Path,
+                                                          crosswalk_url: str) -> None:
     sb = pipedrive_sandbox
-    cfg = base_config(sb, tmp_path)
+    cfg = base_config(sb, tmp_path, crosswalk_url=crosswalk_url)
     data = clinic(tmp_path / "files", n_persons=2, n_files=1)
     assert run_inproc(cfg, messages(data)).returncode == 0
     out = tmp_path / "report"

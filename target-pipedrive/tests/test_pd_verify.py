@@ -172,9 +172,9 @@ def _person(sb: Any, source_key: str) -> dict[str, Any]:
 
 
 def test_verify_finds_nothing_after_a_clean_migration_then_exactly_the_value_changed_behind_its_back(
-        pipedrive_sandbox: Any, tmp_path: Path) -> None:
+        pipedrive_sandbox: Any, tmp_path: Path, crosswalk_url: str) -> None:
     sb = pipedrive_sandbox
-    cfg = base_config(sb, tmp_path)
+    cfg = base_config(sb, tmp_path, crosswalk_url=crosswalk_url)
     data = clinic(tmp_path / "files", n_persons=3, n_files=1)
     assert run_inproc(cfg, messages(data)).returncode == 0
     data["persons"][0]["name"] = "Patient 1 Renamed"  # a second run updates: the diff follows the latest write
@@ -239,9 +239,10 @@ def test_verify_finds_nothing_after_a_clean_migration_then_exactly_the_value_cha
         ("activities", "cliniko:appointment:3-1", "(object)", n.OBJECT_MISSING)]
 
 
-def test_bulk_listing_and_reading_one_by_one_give_the_same_diff(pipedrive_sandbox: Any, tmp_path: Path) -> None:
+def test_bulk_listing_and_reading_one_by_one_give_the_same_diff(pipedrive_sandbox: Any, tmp_path: Path,
+                                                                crosswalk_url: str) -> None:
     sb = pipedrive_sandbox
-    cfg = base_config(sb, tmp_path)
+    cfg = base_config(sb, tmp_path, crosswalk_url=crosswalk_url)
     data = clinic(tmp_path / "files", n_persons=3, n_files=2)
     assert run_inproc(cfg, messages(data)).returncode == 0
     person = _person(sb, "cliniko:patient:3")
@@ -256,6 +257,7 @@ def test_bulk_listing_and_reading_one_by_one_give_the_same_diff(pipedrive_sandbo
         client = PipedriveClient.from_settings(settings, 0, None)
         rows, summary = verify.run(crosswalk, Api(client, dry_run=True), bulk_threshold=threshold)
         results.append((rows, summary, client.stats.requests, client.stats.writes))
+    crosswalk.close()
     (one_by_one, summary, requests_each, writes_each), (listed, _, requests_listed, writes_listed) = results
     assert one_by_one == listed
     assert [(r.source_key, r.field, r.verdict) for r in one_by_one if r.verdict != n.MATCH] == [
@@ -265,9 +267,10 @@ def test_bulk_listing_and_reading_one_by_one_give_the_same_diff(pipedrive_sandbo
     assert requests_listed < requests_each and writes_each == writes_listed == 0
 
 
-def test_verify_of_one_run_checks_only_what_that_run_wrote(pipedrive_sandbox: Any, tmp_path: Path) -> None:
+def test_verify_of_one_run_checks_only_what_that_run_wrote(pipedrive_sandbox: Any, tmp_path: Path,
+                                                           crosswalk_url: str) -> None:
     sb = pipedrive_sandbox
-    cfg = base_config(sb, tmp_path)
+    cfg = base_config(sb, tmp_path, crosswalk_url=crosswalk_url)
     # the clinic already has patient 2 (same e-mail): the migration adopts it and writes only what differs
     sb.request("POST", "/api/v2/persons", json={"name": "Patient 2 Example", "emails": [
         {"value": "patient2@mail.example", "label": "home"}], "phones": [{"value": "+61 2 0000 0000"}]})
@@ -278,7 +281,9 @@ def test_verify_of_one_run_checks_only_what_that_run_wrote(pipedrive_sandbox: An
     data["persons"].append({"source_key": "cliniko:patient:77", "name": "Late Arrival",
                             "emails": [{"value": "LATE@mail.example", "label": "home"}]})
     assert run_inproc(cfg, messages({"persons": data["persons"]})).returncode == 0
-    second_run = Crosswalk(cfg["crosswalk_url"]).runs()[-1]["run_id"]
+    crosswalk = Crosswalk(cfg["crosswalk_url"])
+    second_run = crosswalk.runs()[-1]["run_id"]
+    crosswalk.close()
     out = tmp_path / "verify"
     only = run_admin(cfg, ["verify", "--run", second_run, "--out-dir", str(out)], tmp_path)
     assert only.returncode == 0, only.stderr
