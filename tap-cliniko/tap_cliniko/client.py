@@ -16,6 +16,7 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+import backoff
 import requests
 from requests.auth import HTTPBasicAuth
 from singer_sdk import RESTStream
@@ -255,6 +256,33 @@ class ClinikoStream(RESTStream[Any]):
                 self.pacer.pause_until(time.time() + min(float(retry_after), MAX_WAIT_S))
         except ValueError:
             pass  # malformed header: fall back to exponential backoff
+
+    def request_decorator(self, func: Any) -> Any:
+        """The SDK's retry policy, with two changes: a connection that cannot be made before Cliniko ever
+        answered this run (refused, a name that does not resolve, TLS) is a setting to fix, not a glitch to
+        wait out for minutes (`first_contact_failure`); and each retry is one log line, not the exception's
+        repr (backoff's own logging is off, `backoff_handler` writes the line)."""
+        retried = (ConnectionResetError, RetriableAPIError, requests.exceptions.Timeout,
+                   requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError,
+                   requests.exceptions.ContentDecodingError)
+
+        def answered(*args: Any, **kwargs: Any) -> Any:
+            result = func(*args, **kwargs)
+            self._tap.reached_cliniko = True  # type: ignore[attr-defined]
+            return result
+
+        return backoff.on_exception(self.backoff_wait_generator, retried, max_tries=self.backoff_max_tries,
+                                   on_backoff=self.backoff_handler, jitter=self.backoff_jitter,
+                                   giveup=self.first_contact_failure, logger=None)(answered)
+
+    def first_contact_failure(self, exc: Exception) -> bool:
+        """True for a connection error before any answer from Cliniko in this run: raised at once."""
+        if getattr(self._tap, "reached_cliniko", False) or isinstance(exc, requests.exceptions.Timeout):
+            return False
+        if isinstance(exc, RetriableAPIError) and exc.response is not None:
+            self._tap.reached_cliniko = True  # type: ignore[attr-defined]  # it answered, with an error
+            return False
+        return isinstance(exc, requests.exceptions.ConnectionError)
 
     def backoff_wait_generator(self) -> Any:
         def waits() -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -26,6 +27,19 @@ from tap_cliniko.settings import CONFIG_SCHEMA, DEFAULT_MAX_RPM, api_base_url, i
 from tap_cliniko.streams import STREAM_TYPES
 
 
+def unreachable_reason(exc: BaseException) -> str:
+    """What went wrong with a connection, in words (never the URL's query or a key)."""
+    text = " ".join(str(part) for part in (exc, exc.__context__, exc.__cause__) if part)
+    if isinstance(exc, requests.exceptions.SSLError) or "SSL" in text or "CERTIFICATE" in text:
+        return "the TLS connection failed (a certificate or protocol problem)"
+    if "Name or service not known" in text or "NameResolution" in text or "getaddrinfo" in text or \
+            "Temporary failure in name resolution" in text:
+        return "its host name does not resolve"
+    if "Connection refused" in text or "ECONNREFUSED" in text:
+        return "the connection was refused"
+    return f"{type(exc).__name__}"
+
+
 class Interrupted(BaseException):
     """SIGINT/SIGTERM, raised in the main thread (a BaseException, like KeyboardInterrupt, so no retry loop
     or `except Exception` takes it for a failed request)."""
@@ -41,6 +55,7 @@ class TapCliniko(Tap):
     name = "tap-cliniko"
     config_jsonschema = CONFIG_SCHEMA
     message_writer_class = MsgSpecWriter  # the SDK's msgspec encoder: a fifth of the tap's CPU was JSON out
+    reached_cliniko = False  # set by the first answer of this run (client.py: retries only after it)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -51,6 +66,10 @@ class TapCliniko(Tap):
             for signum in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(signum, self._interrupt)
         self._interrupted = False
+        # The SDK logs a METRIC line per request and per stream at INFO: hundreds of them between the progress
+        # lines people read (progress.py). TAP_CLINIKO_METRICS=1 brings them back.
+        if os.environ.get("TAP_CLINIKO_METRICS") != "1":
+            self.metrics_logger.setLevel(logging.WARNING)
 
     def _interrupt(self, signum: int, frame: FrameType | None) -> None:
         if not self._interrupted:  # a second signal (Meltano sends SIGTERM after Ctrl-C) lets the first finish
@@ -134,13 +153,19 @@ class TapCliniko(Tap):
             except (Exception, Interrupted):
                 # Sorted streams advance their bookmark record by record: hand the
                 # progress to the target so the next run resumes here, not from the start.
-                self.state_writer.write_state(self.state)
+                if self.state:
+                    self.state_writer.write_state(self.state)
                 raise
         except PagingError as exc:
             raise ClinikoError(f"{exc}; the progress so far is saved in the state.") from None
-        except requests.exceptions.ConnectionError:
+        except requests.exceptions.ConnectionError as exc:
+            if not self.reached_cliniko:  # never answered: a setting to fix, said at once (client.py)
+                raise ClinikoError(f"Cannot reach Cliniko at {api_base_url(self.config)}: {unreachable_reason(exc)}; "
+                                   "check the `base_url` setting (or the shard in `api_key`) and the network."
+                                   ) from None
             raise ClinikoError(
-                f"Cannot reach Cliniko at {api_base_url(self.config)} after retries: check `base_url` and the network."
+                f"Lost Cliniko at {api_base_url(self.config)} after retries ({unreachable_reason(exc)}): try again "
+                "later; the progress so far is saved in the state."
             ) from None
         except RetriableAPIError as exc:
             raise ClinikoError(

@@ -28,6 +28,7 @@ from target_pipedrive.errors import (
     MaybeWritten,
     RunInterrupted,
     ServiceUnavailable,
+    Unreachable,
 )
 from target_pipedrive.pacing import BurstPacer, TokenBudget
 from target_pipedrive.transport import ConnectionLost, ConnectTimedOut, Response, Transport
@@ -134,6 +135,7 @@ class PipedriveClient:
         self._stats_lock = threading.Lock()
         self._stopping = threading.Event()
         self.pacer = BurstPacer(burst_limit, sleep=self.pause)
+        self._answered = False  # Pipedrive has answered a request of this run (retries start only then)
 
     def stop(self) -> None:
         """The run is interrupted: no request starts any more, and waits (pacing, backoff) end now."""
@@ -203,6 +205,10 @@ class PipedriveClient:
             except ConnectionLost as exc:
                 with self._stats_lock:
                     self.stats.requests += 1
+                if exc.unreachable and not self._answered:  # never reached this run: a setting, not a glitch
+                    raise Unreachable(f"Cannot reach Pipedrive at {self.base_url}: {exc.unreachable}; check the "
+                                      "`base_url` setting (your company domain, https://<company>.pipedrive.com) "
+                                      "and the network.") from None
                 if not idempotent:
                     raise MaybeWritten(f"{method} {path}: {exc}") from None
                 failures = self._backoff(failures, str(exc))
@@ -210,6 +216,7 @@ class PipedriveClient:
             with self._stats_lock:
                 self.stats.requests += 1
                 self.stats.by_method[method] = self.stats.by_method.get(method, 0) + 1
+            self._answered = True
             self._observe(response)
             status = response.status_code
             if status == 429:

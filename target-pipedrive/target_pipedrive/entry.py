@@ -4,6 +4,8 @@ target installs its own handler (interrupt.py) before it reads any input."""
 
 from __future__ import annotations
 
+import logging
+import os
 import signal
 import sys
 from types import FrameType
@@ -18,6 +20,20 @@ def _starting(signum: int, frame: FrameType | None) -> None:
 def _guard() -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _starting)
+    os.environ.setdefault(LOGLEVEL, "WARNING")  # see quiet_sdk_logs
+
+
+LOGLEVEL = "TARGET_PIPEDRIVE_LOGLEVEL"
+
+
+def quiet_sdk_logs() -> None:
+    """The SDK's INFO lines (its version, "Skipping parse of env var settings", "Reader completed", a METRIC
+    line per stream) would follow - and bury - the sentence a stopped tap just printed; the target's progress
+    and summary are its own lines and stay. Meltano hands the SDK a logging config at its own level (INFO), so
+    the level is set again here; TARGET_PIPEDRIVE_LOGLEVEL=INFO brings the SDK's lines back."""
+    level = os.environ.get(LOGLEVEL, "WARNING").upper()
+    for name in ("target-pipedrive", "singer_sdk", "singer_sdk.metrics"):
+        logging.getLogger(name).setLevel(level)
 
 
 def target() -> None:

@@ -23,6 +23,10 @@ class AuthError(TargetError):
     """Pipedrive refused the API token."""
 
 
+class Unreachable(TargetError):
+    """Pipedrive could not be reached at all on the first request of a run (refused, DNS, TLS): base_url."""
+
+
 class RecordError(Exception):
     """One record cannot be written; `code` is a stable machine-readable reason."""
 

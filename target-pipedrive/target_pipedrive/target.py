@@ -30,6 +30,7 @@ from target_pipedrive.bookmarks import StateRelay, relayed_key
 from target_pipedrive.client import PipedriveClient
 from target_pipedrive.crosswalk import Crosswalk
 from target_pipedrive.drain import hold_input_open
+from target_pipedrive.entry import quiet_sdk_logs
 from target_pipedrive.errors import ContractError, TargetError
 from target_pipedrive.interrupt import Interrupted, InterruptHandler
 from target_pipedrive.mapping import MapStage, is_source_stream
@@ -56,6 +57,7 @@ class TargetPipedrive(Target):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        quiet_sdk_logs()
         self.max_parallelism = 1  # one writer, arrival order: parents before children
         self._writer: Writer | None = None
         self.exit_code = 0
@@ -168,7 +170,8 @@ class TargetPipedrive(Target):
         try:
             if self._mapping is not None:
                 self._mapping.finish()
-            self.exit_code = self.writer.finish()
+            empty = self.message_reader.records_seen == 0 and not (self._state or {}).get("bookmarks")
+            self.exit_code = self.writer.finish(quiet=empty)
             if self._mapping is not None and not self.settings.dry_run:
                 self.writer.crosswalk.settle_parked_sources()
             super().process_endofpipe()  # the sinks hold nothing, and the SDK holds no STATE

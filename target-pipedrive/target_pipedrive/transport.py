@@ -33,6 +33,7 @@ from urllib3.exceptions import (
     ConnectTimeoutError,
     HTTPError,
     MaxRetryError,
+    NameResolutionError,
     NewConnectionError,
     ProxyError,
     ReadTimeoutError,
@@ -53,6 +54,23 @@ class ConnectionLost(Exception):
 
     Its text is the name of the exception requests raised for it (messages and logs name those).
     """
+
+    def __init__(self, name: str, unreachable: str | None = None) -> None:
+        super().__init__(name)
+        self.unreachable = unreachable  # why no connection could be made at all (refused, DNS, TLS), in words
+
+
+def _unreachable(reason: BaseException | None) -> str | None:
+    """In words, why a connection could not be made at all; None when it was made (or only timed out)."""
+    if isinstance(reason, SSLError):
+        return "the TLS connection failed (a certificate or protocol problem)"
+    if isinstance(reason, NewConnectionError):
+        text = str(reason)
+        if isinstance(reason, NameResolutionError) or "resolution" in text or "not known" in text:
+            return "its host name does not resolve"
+        if "refused" in text.lower():
+            return "the connection was refused"
+    return None
 
 
 def _requests_name(exc: BaseException | None) -> str:
@@ -227,7 +245,7 @@ class Transport:
             reason = exc.reason
             if isinstance(reason, ConnectTimeoutError) and not isinstance(reason, NewConnectionError):
                 raise ConnectTimedOut("ConnectTimeout") from None
-            raise ConnectionLost(_requests_name(reason)) from None
+            raise ConnectionLost(_requests_name(reason), _unreachable(reason)) from None
         except (HTTPError, OSError) as exc:
-            raise ConnectionLost(_requests_name(exc)) from None
+            raise ConnectionLost(_requests_name(exc), _unreachable(exc)) from None
         return Response(raw.status, raw.headers, raw.data or b"", raw.reason or "")

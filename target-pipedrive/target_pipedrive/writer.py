@@ -255,8 +255,11 @@ class Writer:
             self._release(f"persons:{key}")
         return "migrated"
 
-    def finish(self) -> int:
-        """Retry what waits in the crosswalk, report what is still held, and return the exit code."""
+    def finish(self, quiet: bool = False) -> int:
+        """Retry what waits in the crosswalk, report what is still held, and return the exit code.
+
+        `quiet`: the input held no message at all (the tap stopped before its first one and said why
+        itself), so nothing is printed below its sentence."""
         self.start()
         self.drain()
         if self.stopped is None:
@@ -288,7 +291,8 @@ class Writer:
         summary = self._summary(len(held), len(deferred))
         status = "stopped" if self.stopped else ("failed" if self.failures or held else "ok")
         self.crosswalk.finish_run(self.run_id, status, summary)
-        self._print_summary(summary, held, deferred)
+        if not quiet or held or deferred or self.failures or self.stopped is not None:
+            self._print_summary(summary, held, deferred)
         if self.stopped is not None:
             return StopRun.exit_code
         return 1 if self.failures or held else 0
