@@ -24,12 +24,14 @@ from target_pipedrive import setup as setup_mod
 from target_pipedrive import verify as verify_mod
 from target_pipedrive.bookmarks import RELAYED_KEYS
 from target_pipedrive.client import PipedriveClient
-from target_pipedrive.crosswalk import Crosswalk
+from target_pipedrive.crosswalk import WRITE_KINDS, Crosswalk
 from target_pipedrive.errors import RecordError, StopRun, TargetError
 from target_pipedrive.kinds import Api
+from target_pipedrive.labels import web_root
 from target_pipedrive.mapping import STATE_KEY as MAP_STATE_KEY
 from target_pipedrive.pacing import utc_day
 from target_pipedrive.settings import CONFIG_SCHEMA, Settings
+from target_pipedrive.writer import COMPANY_DOMAIN_KEY
 
 ENV_PREFIX = "TARGET_PIPEDRIVE_"
 
@@ -105,14 +107,18 @@ def main(ctx: click.Context, config_files: tuple[str, ...]) -> None:
 def rollback(ctx: click.Context, run_ids: tuple[str, ...], all_runs: bool, force: bool, schema: bool,
              yes: bool) -> None:
     """Delete what the run(s) created and restore what they updated, children first."""
-    if bool(run_ids) == all_runs:
-        raise click.UsageError("give either --run RUN_ID (repeatable) or --all")
     settings = _settings(ctx)
     crosswalk = _crosswalk(ctx, settings)
-    known = {r["run_id"] for r in crosswalk.runs()}
+    recorded = crosswalk.runs()
+    known = {r["run_id"] for r in recorded}
     unknown = [r for r in run_ids if r not in known]
-    if unknown:
-        raise click.UsageError(f"unknown run id(s): {', '.join(unknown)}")
+    if bool(run_ids) == all_runs or unknown:
+        for run in recorded:  # the choices, with what each run was and did
+            if run["kind"] in WRITE_KINDS:
+                click.echo(describe_run(run), err=True)
+        problem = f"unknown run id(s): {', '.join(unknown)}; " if unknown else ""
+        raise click.UsageError(f"{problem}give either --run RUN_ID (repeatable; the runs that wrote are listed "
+                               "above) or --all")
     with_schema = schema or all_runs
     steps = rollback_mod.plan(crosswalk, list(run_ids) if run_ids else None, with_schema)
     click.echo(f"Rollback of {'all runs' if all_runs else ', '.join(run_ids)}: {rollback_mod.summarize(steps)}")
@@ -174,7 +180,9 @@ def forget_migrated(crosswalk: Crosswalk, rollback_run: str, run_ids: list[str] 
 def report(ctx: click.Context, run_id: str | None, out_dir: str) -> None:
     """Write the audit log (audit.csv + audit.json): every source record, its Pipedrive id, or its failure."""
     settings = _settings(ctx)
-    document = report_mod.write(_crosswalk(ctx, settings), Path(out_dir), run_id)
+    crosswalk = _crosswalk(ctx, settings)
+    web = web_root(settings.base_url, crosswalk.get_value(COMPANY_DOMAIN_KEY))
+    document = report_mod.write(crosswalk, Path(out_dir), run_id, web)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(document["counts"].items())) or "no records"
     click.echo(f"Wrote {out_dir}/audit.csv and audit.json: {counts}")
 
@@ -252,11 +260,34 @@ def verify(ctx: click.Context, run_id: str | None, out_dir: str, skip_cliniko: b
 @main.command()
 @click.pass_context
 def runs(ctx: click.Context) -> None:
-    """List the runs recorded in the crosswalk (apply, plan and rollback)."""
+    """List the runs recorded in the crosswalk: plan, setup, sample, migration, delta, rollback."""
     settings = _settings(ctx)
     for run in _crosswalk(ctx, settings).runs():
-        click.echo(f"{run['run_id']}  {run['kind']:<8} {run['status']:<8} started {run['started_at']}  "
-                   f"finished {run['finished_at'] or '-'}")
+        click.echo(describe_run(run))
+
+
+def describe_run(run: dict[str, Any]) -> str:
+    """One line: id, kind, status, when, and what it did (from its summary)."""
+    summary = run.get("summary") or {}
+    done = []
+    writes = sum(n for counts in (summary.get("streams") or {}).values()
+                 for outcome, n in counts.items() if outcome in ("created", "updated", "matched"))
+    if run["kind"] == "rollback":
+        done.append(f"{summary.get('done', 0)} step(s) undone, {summary.get('refused', 0)} refused")
+    elif run["kind"] == "plan":
+        done.append(f"would write {summary.get('planned_writes', 0)}")
+    elif summary:
+        done.append(f"{writes} Pipedrive object(s) written")
+    received = sum(sum(c.values()) for c in (summary.get("sources") or {}).values())
+    if received:
+        done.append(f"{received} Cliniko record(s) received")
+    failed = sum((summary.get("failed") or {}).values())
+    if failed:
+        done.append(f"{failed} failed")
+    if summary.get("stopped") or summary.get("interrupted") or summary.get("error"):
+        done.append(str(summary.get("stopped") or summary.get("interrupted") or summary.get("error")))
+    return (f"{run['run_id']}  {run['kind']:<9} {run['status']:<11} started {run['started_at']}  finished "
+            f"{run['finished_at'] or '-'}" + (f"  ({'; '.join(done)})" if done else ""))
 
 
 @main.command("confirm-map")
@@ -309,7 +340,7 @@ def setup(ctx: click.Context) -> None:
     settings = _settings(ctx)
     crosswalk = _crosswalk(ctx, settings)
     try:
-        code = setup_mod.run(settings, crosswalk, sys.stderr)
+        code, counts = setup_mod.run(settings, crosswalk, sys.stderr)
     except TargetError as exc:
         click.echo(f"target-pipedrive-admin: {exc}", err=True)
         sys.exit(exc.exit_code)
@@ -317,7 +348,7 @@ def setup(ctx: click.Context) -> None:
         click.echo("Setup did not finish: see the lines above (target-pipedrive-admin report lists each failure).",
                    err=True)
         sys.exit(code)
-    click.echo("Setup: the confirmed schema exists in Pipedrive.")
+    click.echo(setup_mod.summary(counts))
 
 
 if __name__ == "__main__":

@@ -59,6 +59,11 @@ def _progressed(bookmark: Any) -> bool:
         isinstance(p, dict) and p.get("replication_key_value") is not None for p in bookmark.get("partitions") or [])
 
 
+def resumes(state: dict[str, Any]) -> bool:
+    """The tap starts from bookmarks (a delta), not from the beginning (a migration)."""
+    return any(_progressed(b) for b in (state.get("bookmarks") or {}).values())
+
+
 def stale_streams(state: dict[str, Any], epoch: str, legacy_ok: bool) -> list[str]:
     """Streams whose bookmark was saved by another crosswalk or epoch (unstamped: only if not `legacy_ok`)."""
     out = []

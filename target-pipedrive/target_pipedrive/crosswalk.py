@@ -123,7 +123,7 @@ audit = Table(
 runs = Table(
     "runs", metadata,
     Column("run_id", String(64), primary_key=True),
-    Column("kind", String(16), nullable=False),  # apply | plan | rollback
+    Column("kind", String(16), nullable=False),  # plan | setup | sample | migration | delta | rollback (| apply)
     Column("started_at", String(32), nullable=False),
     Column("finished_at", String(32)),
     Column("status", String(16), nullable=False),
@@ -217,6 +217,8 @@ class _Statements:
 
 
 EPOCH_KEY = "epoch"
+# runs that wrote to Pipedrive ("apply": one whose input never said what it was, e.g. contract records)
+WRITE_KINDS = ("apply", "setup", "sample", "migration", "delta")
 
 
 def now_iso() -> str:
@@ -345,6 +347,12 @@ class Crosswalk:
         with self._tx() as c:
             c.execute(insert(runs).values(run_id=run_id, kind=kind, started_at=now_iso(), status="running"))
         return run_id
+
+    def set_run_kind(self, run_id: str, kind: str) -> None:
+        """What a run turned out to be (the target knows only once the input starts: a migration reads
+        Cliniko from the start, a delta from the bookmarks)."""
+        with self._tx() as c:
+            c.execute(update(runs).where(runs.c.run_id == run_id).values(kind=kind))
 
     def finish_run(self, run_id: str, status: str, summary: dict[str, Any]) -> None:
         with self._tx() as c:

@@ -64,7 +64,22 @@ class BarChart:
     data: Mapping[str, Mapping[str, int | float]]
 
 
-Block = Paragraph | Table | BarChart
+@dataclass(frozen=True)
+class Heading:
+    """A section title (h2)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Link:
+    """A table cell that links to a web page (an object in Pipedrive's web app); only http(s) addresses link."""
+
+    text: Any
+    href: str | None
+
+
+Block = Paragraph | Table | BarChart | Heading
 
 # C0 controls other than tab/newline/CR, DEL, C1 controls, lone surrogates and noncharacters:
 # invalid or invisible in HTML text, so they are shown as a visible stand-in instead.
@@ -151,7 +166,19 @@ def _paragraph(block: Paragraph) -> str:
     return f'<p class="tone-{tone}" dir="auto">{prefix}{esc(block.text)}</p>'
 
 
+def _link(value: Link) -> str:
+    href = as_text(value.href)
+    text = as_text(value.text)
+    long = ' class="long"' if len(text) > _LONG_CELL else ""  # as for any cell: see _cell
+    shown = html.escape(text)
+    if href.startswith(("https://", "http://")):
+        shown = f'<a href="{esc(href)}" rel="noreferrer noopener">{shown}</a>'
+    return f'<td dir="auto"{long}>{shown}</td>'
+
+
 def _cell(value: Any) -> str:
+    if isinstance(value, Link):
+        return _link(value)
     text = as_text(value)
     if _is_number(value):
         return f'<td class="num">{html.escape(text)}</td>'
@@ -243,6 +270,8 @@ def _chart(block: BarChart) -> str:
 
 
 def _block(block: Any) -> str:
+    if isinstance(block, Heading):
+        return f'<h2 dir="auto">{esc(block.text)}</h2>'
     if isinstance(block, Paragraph):
         return _paragraph(block)
     if isinstance(block, Table):
@@ -256,6 +285,7 @@ _STYLE = """
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1b1b1b;background:#fff;
 margin:2rem auto;max-width:72rem;padding:0 1rem}
 h1{font-size:1.5rem;margin:0 0 .25rem}
+h2{font-size:1.15rem;margin:2rem 0 .5rem;border-bottom:1px solid #ddd;padding-bottom:.2rem}
 .generated{color:#555;margin:0 0 1.5rem}
 p,caption,figcaption,li{overflow-wrap:anywhere;white-space:pre-wrap}
 td,th{overflow-wrap:break-word;white-space:pre-wrap}
@@ -265,6 +295,7 @@ p.tone-ok{border-color:#009E73;background:#e8f6f1}
 p.tone-warn{border-color:#E69F00;background:#fdf4e3}
 p.tone-bad{border-color:#D55E00;background:#fbebe3}
 table{border-collapse:collapse;margin:1rem 0;max-width:100%}
+td a{color:#0058a0}
 caption,figcaption{text-align:left;font-weight:600;padding:.25rem 0}
 th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:start;vertical-align:top}
 thead th{background:#f2f2f2}

@@ -177,6 +177,6 @@ class MapStage:
             self.writer.progress.count(stream, "skipped")
             self.sources.book(key, "skipped", current)
         for key, into in result.rolled_up:
-            audit(run, stream, key, "skipped", "rolled_up", f"figures rolled up into {into}")
+            audit(run, stream, key, "rolled_up", "rolled_up", f"rolled up into {into}")
             self.writer.progress.count(stream, "rolled_up")
-            self.sources.book(key, "skipped", current)
+            self.sources.book(key, "rolled_up", current)

@@ -14,21 +14,24 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from target_pipedrive.crosswalk import Crosswalk
-from target_pipedrive.html import BarChart, Paragraph, Table, write_page
+from target_pipedrive import audit_page
+from target_pipedrive.crosswalk import WRITE_KINDS, Crosswalk
+from target_pipedrive.labels import Labels
 from target_pipedrive.sources import reconcile_line
 
 COLUMNS = ("stream", "source_key", "status", "action", "pipedrive_id", "error_code", "message", "warnings",
-           "run_id", "at")
+           "run_id", "at", "label", "pipedrive_url")
 
 
 def _blank(stream: str, key: str) -> dict[str, Any]:
     return {c: None for c in COLUMNS} | {"stream": stream, "source_key": key, "warnings": ""}
 
 
-def rows(crosswalk: Crosswalk, run_id: str | None = None) -> list[dict[str, Any]]:
-    """One row per source record: the current state, or (with `run_id`) what that run did."""
+def rows(crosswalk: Crosswalk, run_id: str | None = None, labels: Labels | None = None) -> list[dict[str, Any]]:
+    """One row per source record: the current state, or (with `run_id`) what that run did; with `labels`,
+    a name people recognise and the Pipedrive page of each."""
     out: dict[tuple[str, str], dict[str, Any]] = {}
+    kept: dict[tuple[str, str], dict[str, Any]] = {}  # records not in Pipedrive yet, as the crosswalk keeps them
 
     def row(stream: str, key: str) -> dict[str, Any]:
         return out.setdefault((stream, key), _blank(stream, key))
@@ -72,14 +75,25 @@ def rows(crosswalk: Crosswalk, run_id: str | None = None) -> list[dict[str, Any]
             row(p["stream"], p["source_key"]).update(
                 status="held" if held else "deferred", error_code=code, run_id=p["run_id"], at=p["at"],
                 message=f"waiting for {p['waiting_for']}" if held else "saved for the next run")
-    return sorted((r for r in out.values() if r["status"] is not None), key=lambda r: (r["stream"], r["source_key"]))
+            kept[(p["stream"], p["source_key"])] = p["record"]
+    found = sorted((r for r in out.values() if r["status"] is not None), key=lambda r: (r["stream"], r["source_key"]))
+    if labels is not None:
+        for r in found:
+            record = kept.get((r["stream"], r["source_key"]))
+            r["label"] = labels.label(r["stream"], r["source_key"], record)
+            r["pipedrive_url"] = (labels.url(r["stream"], r["source_key"]) if r["pipedrive_id"] is not None
+                                  else labels.person_url((record or {}).get("person_source_key")))
+            if r["error_code"] == "file_too_large":  # not in Pipedrive: named, and linked to its person's page
+                name, url = labels.manual(r["message"] or "")
+                r["label"], r["pipedrive_url"] = name or r["label"], url or r["pipedrive_url"]
+    return found
 
 
 def _still_waiting(crosswalk: Crosswalk) -> set[int]:
     """Audit ids of the records the map still holds back (`map_waiting`), as the latest finished migration run
     listed them (each run's end lists all that still wait). Unlike a child parked for its person, they are in
     the map's memory, not in the pending queue."""
-    finished = [r["run_id"] for r in crosswalk.runs() if r["kind"] == "apply" and r["finished_at"]
+    finished = [r["run_id"] for r in crosswalk.runs() if r["kind"] in WRITE_KINDS and r["finished_at"]
                 and r["status"] != "interrupted"]
     if not finished:
         return set()
@@ -94,10 +108,11 @@ def whole_migration(crosswalk: Crosswalk) -> dict[str, Any] | None:
     return {"line": reconcile_line(counts), "per_stream": counts}
 
 
-def write(crosswalk: Crosswalk, out_dir: Path, run_id: str | None = None) -> dict[str, Any]:
-    """Write audit.csv and audit.json into `out_dir`; returns the JSON document."""
+def write(crosswalk: Crosswalk, out_dir: Path, run_id: str | None = None, web: str | None = None) -> dict[str, Any]:
+    """Write audit.csv, audit.json and audit.html into `out_dir`; returns the JSON document. `web`: where
+    Pipedrive's web app shows this account (labels.web_root), for the links."""
     out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    records = rows(crosswalk, run_id)
+    records = rows(crosswalk, run_id, Labels(crosswalk, web))
     with _private(out_dir / "audit.csv") as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)
         writer.writeheader()
@@ -107,54 +122,26 @@ def write(crosswalk: Crosswalk, out_dir: Path, run_id: str | None = None) -> dic
     document = {"run_id": run_id, "counts": dict(counts),
                 "failures_by_code": dict(Counter(r["error_code"] for r in records if r["status"] == "failed")),
                 "reconciliation": reconciliation(runs, run_id), "whole_migration": whole_migration(crosswalk),
-                "runs": runs, "records": records}
+                "pipedrive_objects": pipedrive_objects(crosswalk, run_id), "runs": runs, "records": records}
     with _private(out_dir / "audit.json") as handle:
         handle.write(json.dumps(document, indent=2, default=str))
-    write_html(document, out_dir / "audit.html")
+    audit_page.write(document, out_dir / "audit.html")
     return document
 
 
-def write_html(document: dict[str, Any], path: Path) -> Path:
-    """audit.html: the reconciliation line, totals per object and status (table and chart), every row."""
-    records = document["records"]
-    per_stream: dict[str, Counter[str]] = {}
-    for r in records:
-        per_stream.setdefault(r["stream"], Counter())[r["status"]] += 1
-    statuses = sorted({s for c in per_stream.values() for s in c})
-    blocks: list[Any] = []
-    whole = document.get("whole_migration")
-    if whole and not document.get("run_id"):
-        blocks.append(Paragraph(f"The whole migration: {whole['line']}",
-                                tone="ok" if whole["line"].endswith(": reconciled") else "bad"))
-    reconciliation = document.get("reconciliation")
-    if reconciliation:
-        line = reconciliation["line"]
-        blocks.append(Paragraph(f"Run {reconciliation['run_id']}: {line}",
-                                tone="ok" if line.endswith(": reconciled") else "bad"))
-        by_source = reconciliation["per_stream"]
-        columns = ["Cliniko stream", "received", *sorted({s for c in by_source.values() for s in c})]
-        blocks.append(Table("Every Cliniko record received, by what became of it", columns,
-                            [[stream, sum(c.values()), *(c.get(col, 0) for col in columns[2:])]
-                             for stream, c in by_source.items()]))
-    else:
-        blocks.append(Paragraph("No finished run has per-record figures yet: nothing to reconcile.", tone="warn"))
-    failed = sum(c["failed"] for c in per_stream.values())
-    blocks.append(Paragraph(f"{len(records)} audit rows; {failed} failed" + (" - see the rows below and "
-                            "audit.csv." if failed else "."), tone="bad" if failed else "ok"))
-    streams = sorted(per_stream.items())
-    blocks.append(BarChart("Audit rows per stream and status", {k: dict(v) for k, v in streams}))
-    blocks.append(Table("Totals per stream", ["stream", *statuses, "total"],
-                        [[k, *(v.get(s, 0) for s in statuses), sum(v.values())] for k, v in streams]))
-    blocks.append(Table("Audit rows (failures first)", COLUMNS,
-                        sorted(records, key=lambda r: (r["status"] != "failed", r["stream"], r["source_key"])),
-                        max_rows=2000))
-    title = f"Migration audit - run {document['run_id']}" if document.get("run_id") else "Migration audit"
-    return write_page(path, title, blocks)
+def pipedrive_objects(crosswalk: Crosswalk, run_id: str | None) -> dict[str, dict[str, int]]:
+    """Per Pipedrive object type, how many the migration created, updated or matched (adopted): now, or in
+    one run."""
+    out: dict[str, Counter[str]] = {}
+    source = crosswalk.changes([run_id]) if run_id else crosswalk.all_mappings()
+    for item in source:
+        out.setdefault(item["stream"], Counter())[item["action"]] += 1
+    return {stream: dict(c) for stream, c in sorted(out.items())}
 
 
 def reconciliation(runs: list[dict[str, Any]], run_id: str | None) -> dict[str, Any] | None:
     """Per Cliniko stream, what became of every record a run received (that run, or the latest one)."""
-    candidates = [r for r in runs if (r["run_id"] == run_id if run_id else r["kind"] == "apply")
+    candidates = [r for r in runs if (r["run_id"] == run_id if run_id else r["kind"] in WRITE_KINDS)
                   and (r.get("summary") or {}).get("sources") is not None]
     if not candidates:
         return None

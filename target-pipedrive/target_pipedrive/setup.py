@@ -29,8 +29,10 @@ class SetupRefused(TargetError):
     """Setup cannot run (unconfirmed map, no plan, a plan of another map): nothing was written."""
 
 
-def run(settings: Settings, crosswalk: Crosswalk, out: TextIO, logger: logging.Logger | None = None) -> int:
-    """Create what is missing; returns the Writer's exit code (0 ok, 1 failures, 75 stopped early)."""
+def run(settings: Settings, crosswalk: Crosswalk, out: TextIO,
+        logger: logging.Logger | None = None) -> tuple[int, dict[str, dict[str, int]]]:
+    """Create what is missing; returns the Writer's exit code (0 ok, 1 failures, 75 stopped early) and what
+    happened per kind (custom_fields, activity_types: created, matched, unchanged, ...)."""
     settings = replace(settings, mode="apply")
     m = load_map(settings.map_path, settings.map_output_dir)
     where = settings.map_path or "the packaged map"
@@ -45,6 +47,19 @@ def run(settings: Settings, crosswalk: Crosswalk, out: TextIO, logger: logging.L
     client = PipedriveClient.from_settings(settings, crosswalk.tokens_spent(utc_day()), crosswalk.save_tokens)
     progress = Progress(0, out)
     writer = Writer(settings, crosswalk, client, progress, logger or logging.getLogger("target-pipedrive"))
+    crosswalk.set_run_kind(writer.run_id, "setup")
     for stream, record in schema_records(settings, details):
         writer.process(stream, record)
-    return writer.finish()
+    code = writer.finish(quiet=True)
+    return code, {stream: dict(counts) for stream, counts in writer.progress.counts.items()}
+
+
+def summary(counts: dict[str, dict[str, int]]) -> str:
+    """What setup did, in words: what it created, what was there already."""
+    names = {"custom_fields": "custom field(s)", "activity_types": "activity type(s)"}
+    created = [f"{c.get('created', 0)} {names.get(s, s)}" for s, c in counts.items() if c.get("created")]
+    found = sum(c.get("matched", 0) + c.get("unchanged", 0) + c.get("updated", 0) for c in counts.values())
+    if not created:
+        return f"Setup: nothing to create - the {found} custom field(s) and activity type(s) the map needs exist."
+    return (f"Setup: created {' and '.join(created)}" + (f"; {found} already existed" if found else "")
+            + ". Rollback can undo them (target-pipedrive-admin rollback --run <the setup run>).")

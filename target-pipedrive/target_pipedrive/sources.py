@@ -5,7 +5,8 @@ person and a notes record), possibly later (an attendee waits for its group appo
 and a rollup updates a person for an invoice. Output keys name their origin
 (`cliniko:<kind>:<id>`), so each outcome is booked against the Cliniko record it came
 from; every record received ends in exactly one status and the line
-`received = migrated + unchanged + skipped + failed (+ held + deferred + waiting)` holds,
+`received = migrated + unchanged + rolled up + skipped + failed (+ held + deferred + waiting)`
+holds,
 or the difference is shown as `unaccounted` (a bug, never hidden).
 """
 
@@ -15,7 +16,7 @@ from collections import Counter
 from typing import Any
 
 # Worst first: a record counts as failed when any of its outputs failed, and so on.
-RANK = ("failed", "held", "deferred", "migrated", "unchanged", "skipped")
+RANK = ("failed", "held", "deferred", "migrated", "rolled_up", "unchanged", "skipped")
 STATUSES = (*RANK, "waiting", "unaccounted")
 
 
@@ -94,12 +95,13 @@ class SourceLedger:
 
 
 def reconcile_line(counts: dict[str, dict[str, int]]) -> str:
-    """The one line a person checks: received = migrated + unchanged + skipped + failed (+ the rest)."""
+    """The one line a person checks: received = migrated + unchanged + rolled up + skipped + failed (+ the rest)."""
     total: Counter[str] = Counter()
     for c in counts.values():
         total.update(c)
     received = sum(total.values())
-    parts = " + ".join(f"{name} {total[name]}" for name in ("migrated", "unchanged", "skipped", "failed"))
+    parts = " + ".join(f"{name.replace('_', ' ')} {total[name]}"
+                       for name in ("migrated", "unchanged", "rolled_up", "skipped", "failed"))
     extra = " + ".join(f"{name} {total[name]}" for name in ("held", "deferred", "waiting", "unaccounted")
                        if total[name])
     verdict = "reconciled" if not total["unaccounted"] else f"{total['unaccounted']} UNACCOUNTED"

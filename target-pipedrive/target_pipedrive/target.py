@@ -26,9 +26,9 @@ from singer_sdk.sinks import Sink
 
 from target_pipedrive import contract
 from target_pipedrive.affinity import keep_on_one_cpu
-from target_pipedrive.bookmarks import StateRelay, relayed_key
+from target_pipedrive.bookmarks import StateRelay, relayed_key, resumes
 from target_pipedrive.client import PipedriveClient
-from target_pipedrive.crosswalk import Crosswalk
+from target_pipedrive.crosswalk import WRITE_KINDS, Crosswalk
 from target_pipedrive.drain import hold_input_open
 from target_pipedrive.entry import quiet_sdk_logs
 from target_pipedrive.errors import ContractError, TargetError
@@ -66,6 +66,7 @@ class TargetPipedrive(Target):
         self._last_relay = time.monotonic()
         self._state: dict | None = None  # the latest STATE received, relayed at the next checkpoint
         self._first_state = True
+        self._kind_settled = False
         self._relay: StateRelay | None = None
         self.message_reader.on_state = self.receive_state  # the SDK never holds a STATE (reader.py)
         if threading.current_thread() is threading.main_thread():
@@ -140,6 +141,7 @@ class TargetPipedrive(Target):
             self._first_state = False
             if self.message_reader.records_seen == 0 and not self.settings.dry_run:
                 self._check_bookmarks(value)  # the tap's first STATE, before any record: where it starts from
+                self._settle_kind(value if isinstance(value, dict) else None)
         self._state = value
         if time.monotonic() - self._last_relay >= self.settings.state_interval_s:
             self.checkpoint()
@@ -149,9 +151,18 @@ class TargetPipedrive(Target):
     def _check_bookmarks(self, value: Any) -> None:
         crosswalk = self.writer.crosswalk
         legacy_ok = not crosswalk.rolled_back_ever() and any(
-            r["kind"] == "apply" and r["run_id"] != self.writer.run_id for r in crosswalk.runs())
+            r["kind"] in WRITE_KINDS and r["run_id"] != self.writer.run_id for r in crosswalk.runs())
         note = f"before {crosswalk.epoch_note()}" if crosswalk.rolled_back_ever() else "with another crosswalk"
         self.relay.check(value if isinstance(value, dict) else {}, legacy_ok, note)
+
+    def _settle_kind(self, started_from: dict | None) -> None:
+        """Name the run for people (runs, reports, rollback): sample, delta (from bookmarks) or migration."""
+        if self._kind_settled or self.settings.dry_run or (self._mapping is None and started_from is None):
+            return
+        self._kind_settled = True
+        kind = ("sample" if os.environ.get("MELTANO_EXTRACT_SAMPLE_PATIENTS")
+                else "delta" if started_from is not None and resumes(started_from) else "migration")
+        self.writer.crosswalk.set_run_kind(self.writer.run_id, kind)
 
     def checkpoint(self) -> None:
         """Make everything before the latest STATE durable, then relay it."""
@@ -171,6 +182,8 @@ class TargetPipedrive(Target):
             if self._mapping is not None:
                 self._mapping.finish()
             empty = self.message_reader.records_seen == 0 and not (self._state or {}).get("bookmarks")
+            if not empty:
+                self._settle_kind(None)
             self.exit_code = self.writer.finish(quiet=empty)
             if self._mapping is not None and not self.settings.dry_run:
                 self.writer.crosswalk.settle_parked_sources()

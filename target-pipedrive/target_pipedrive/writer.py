@@ -42,8 +42,10 @@ from target_pipedrive.sources import reconcile_line
 CHILD_STREAMS = ("activities", "notes", "files")
 SERIAL_STREAMS = ("custom_fields", "activity_types")  # the schema: later records resolve names against it
 COMPANY_KEY = "pipedrive_company_id"  # kv: the company this crosswalk's ids belong to
+COMPANY_DOMAIN_KEY = "pipedrive_company_domain"  # kv: its web address (<domain>.pipedrive.com), for the reports
 LONG_AGO = "2000-01-01T00:00:00.000000Z"  # "since" for adopting children of pre-existing persons
 PLANNED_KEY = "planned-field-"  # key prefix of fields that exist only in a plan
+MANUAL_FILE = "the file '{name}'"  # how a file to attach by hand is named in its audit message (labels.py reads it)
 
 
 def _depends_on(stream: str, record: dict[str, Any]) -> list[tuple[str, str]]:
@@ -124,7 +126,8 @@ class Writer:
     def _check_account(self) -> None:
         """A crosswalk belongs to one Pipedrive company: used against another, every record would look
         unchanged and nothing would be written."""
-        company = (self.client.get("v1", "/users/me").get("data") or {}).get("company_id")
+        me = self.client.get("v1", "/users/me").get("data") or {}
+        company = me.get("company_id")
         if company is None:
             return
         known = self.crosswalk.get_value(COMPANY_KEY)
@@ -135,6 +138,9 @@ class Writer:
             raise TargetError(f"crosswalk_url holds the migration into another Pipedrive company (id {known}; this "
                               f"api_token's company is {company}): point crosswalk_url at this migration's "
                               "crosswalk, or at a new file to start one.")
+        domain = me.get("company_domain")
+        if domain and not self.dry_run and self.crosswalk.get_value(COMPANY_DOMAIN_KEY) != domain:
+            self.crosswalk.put_value(COMPANY_DOMAIN_KEY, domain)  # the reports link to the company's web pages
 
     def submit(self, stream: str, record: dict[str, Any]) -> Future[str]:
         """process() with up to `max_writes_in_flight` records in flight.
@@ -476,7 +482,7 @@ class Writer:
         kind = kind_for(self.api, "files")
         key = record["source_key"]
         person_id = self._parent_id(record["person_source_key"])
-        local = {"_sha256": record["sha256"]}
+        local = {"_sha256": record["sha256"], "_person_id": person_id}  # the person: reports link the file there
         if row is not None:
             last = self.ledger.last_after_image("files", key) or {}
             if last.get("_sha256") == record["sha256"]:
@@ -511,7 +517,8 @@ class Writer:
             limit_mb = self.settings.max_file_size_bytes / 1024 / 1024
             raise ManualHandling("file_too_large", f"{size / 1024 / 1024:.1f} MB is over Pipedrive's {limit_mb:g} MB "
                                                    "upload limit (max_file_size_mb): needs manual handling - attach "
-                                                   "it to the person by hand")
+                                                   f"{MANUAL_FILE.format(name=record['file_name'])} to "
+                                                   f"{record['person_source_key']} by hand")
         with open(path, "rb") as handle:
             content = handle.read()
         if hashlib.sha256(content).hexdigest() != record["sha256"]:

@@ -101,7 +101,8 @@ def test_report_lists_every_record_with_its_id_and_action(pipedrive_sandbox: Any
     result = run_admin(cfg, ["report", "--out-dir", str(out)], tmp_path)
     assert result.returncode == 0
     lines = (out / "audit.csv").read_text().splitlines()
-    assert lines[0] == "stream,source_key,status,action,pipedrive_id,error_code,message,warnings,run_id,at"
+    assert lines[0] == ("stream,source_key,status,action,pipedrive_id,error_code,message,warnings,run_id,at,label,"
+                        "pipedrive_url")
     expected = sum(len(v) for v in data.values()) + 2  # + the two external-id fields the target ensured
     assert len(lines) - 1 == expected
     person_ids = {p["id"] for p in objects(sb, "person")}

@@ -40,6 +40,6 @@ def test_waiting_unaccounted_and_settled_holds() -> None:
     counts = s.counts({a2})
     assert counts == {"attendees": {"migrated": 1, "waiting": 1, "unaccounted": 1}}
     line = reconcile_line(counts)
-    assert line.startswith("Cliniko records received 3 = migrated 1 + unchanged 0 + skipped 0 + failed 0")
+    assert line.startswith("Cliniko records received 3 = migrated 1 + unchanged 0 + rolled up 0 + skipped 0 + failed 0")
     assert line.endswith("1 UNACCOUNTED") and "waiting 1" in line
     assert reconcile_line({"attendees": {"migrated": 2, "unchanged": 1}}).endswith(": reconciled")

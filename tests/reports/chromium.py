@@ -32,8 +32,10 @@ FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--enable-logging=stderr", "--v=0")
 _CONSOLE = re.compile(r":CONSOLE[:(]\d*\)?\]\s*(.*)")
 # Elements and attributes through which a page runs code or loads something.
+# A plain link (`<a href="https://...">`) only navigates when clicked - the audit links each record to its page
+# in Pipedrive - so it is allowed; any other href, or an `a` that is not a plain web link, is not.
 ACTIVE_TAGS = frozenset({"script", "iframe", "frame", "object", "embed", "img", "image", "link", "base", "form",
-                         "input", "button", "textarea", "audio", "video", "source", "foreignobject", "a", "use"})
+                         "input", "button", "textarea", "audio", "video", "source", "foreignobject", "use"})
 
 
 class ChromiumMissing(RuntimeError):
@@ -103,11 +105,37 @@ class Rendered:
         found = [tag for tag, _ in self.elements if tag in ACTIVE_TAGS]
         for tag, attrs in self.elements:
             found += [f"{tag}[{name}]" for name, value in attrs.items()
-                      if name.startswith("on") or "javascript:" in value.lower() or name in {"src", "href", "srcdoc"}]
+                      if name.startswith("on") or "javascript:" in value.lower() or name in {"src", "srcdoc"}
+                      or (name == "href" and not (tag == "a" and value.startswith(("https://", "http://"))))]
         return found
 
+    @property
+    def links(self) -> list[str]:
+        return [attrs.get("href", "") for tag, attrs in self.elements if tag == "a"]
 
-def open_page(path: Path, *, timeout: float = 30, chromium: Path | None = None) -> Rendered:
+
+WIDTH_ATTR = "data-layout-width"
+
+
+def layout_width(path: Path, viewport: int = 1280, tmp: Path | None = None) -> int:
+    """How wide the page lays out in a `viewport`-pixel window (its scrollWidth): wider means a sideways scroll.
+
+    The page forbids scripts (its CSP), so a copy without that meta and with one measuring script is
+    opened; the page itself is never changed.
+    """
+    markup = Path(path).read_text(encoding="utf-8")
+    markup = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", markup)
+    probe = (f"<script>document.documentElement.setAttribute('{WIDTH_ATTR}', "
+             "String(document.documentElement.scrollWidth))</script>")
+    copy = Path(tmp or tempfile.mkdtemp(prefix="width-")) / f"width-{Path(path).name}"
+    copy.write_text(markup.replace("</body>", probe + "</body>"), encoding="utf-8")
+    shown = open_page(copy, window=f"{viewport},900")
+    found = re.search(rf'{WIDTH_ATTR}="(\d+)"', shown.dom)
+    assert found, "the width probe did not run"
+    return int(found.group(1))
+
+
+def open_page(path: Path, *, timeout: float = 30, chromium: Path | None = None, window: str | None = None) -> Rendered:
     """Load `path` in a fresh headless Chromium profile and return the rendered DOM.
 
     A page that never finishes (say, a script opened an alert dialog) is an error, not a hang.
@@ -117,7 +145,8 @@ def open_page(path: Path, *, timeout: float = 30, chromium: Path | None = None) 
         raise ChromiumMissing(problem)
     url = Path(path).resolve().as_uri()
     with tempfile.TemporaryDirectory(prefix="chromium-profile-", ignore_cleanup_errors=True) as profile:
-        proc = subprocess.Popen([str(chromium), *FLAGS, f"--user-data-dir={profile}", "--dump-dom", url],
+        size = [f"--window-size={window}"] if window else []
+        proc = subprocess.Popen([str(chromium), *FLAGS, *size, f"--user-data-dir={profile}", "--dump-dom", url],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                                 start_new_session=True)  # its own process group, so a hung browser dies whole
         try:

@@ -33,8 +33,12 @@ def test_audit_and_diff_pages_show_totals_and_hostile_names_as_text(
     shown = chromium(tmp_path / "report" / "audit.html")
     assert not shown.script_ran and shown.active_content == [] and shown.console == ()
     migrated = audit["counts"]["migrated"]
-    assert f"{len(audit['records'])} audit rows; 0 failed." in shown.text
-    assert f"migrated {migrated}" in shown.text or f"migrated {len(data['persons'])}" in shown.text
+    assert f"{len(audit['records'])} records in the audit: {migrated} in Pipedrive." in shown.text
+    assert "Nothing needs your attention." in shown.text
+    assert audit["pipedrive_objects"]["persons"] == {"created": len(data["persons"])}
+    assert "What the migration wrote in Pipedrive" in shown.text and "persons" in shown.text
+    assert HOSTILE in shown.text and IMG in shown.text  # the labels: the persons' names, as text
+    assert f"{sb.url}/person/{person['id']}" in shown.links  # each record links to its page in Pipedrive
 
     verify = run_admin(cfg, ["verify", "--out-dir", str(tmp_path / "verify")], tmp_path)
     assert verify.returncode == 1, verify.stdout + verify.stderr

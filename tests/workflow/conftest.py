@@ -6,3 +6,4 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))  # test_migration: meltano_env, Clinic, ...
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reports"))  # chromium: the report pages

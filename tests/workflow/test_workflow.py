@@ -11,11 +11,13 @@ migration, object for object.
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from chromium import layout_width, open_page
 from test_migration import MAX_FILE, ROOT, Account, Clinic, check_contents, link_id, meltano, meltano_env, writes
 
 SAMPLE = 5
@@ -215,12 +217,12 @@ def test_plan_setup_sample_verify_full_delta_verify_rollback(tmp_path: Path, cli
     runs = meltano(env, "invoke", "target-pipedrive:runs")
     ok(runs, "runs")
     listed = [line.split() for line in runs.stdout.splitlines() if line.strip()]
-    assert [run[1] for run in listed] == ["plan", "plan", "apply", "apply", "apply"]  # 2 plans, 2 setups, the sample
+    assert [run[1] for run in listed] == ["plan", "plan", "setup", "setup", "sample"]
     ok(meltano(env, "invoke", "target-pipedrive:report", "--run", listed[-1][0], "--out-dir",
                str(tmp_path / "sample-report")), "report of the sample")
     audit = json.loads((tmp_path / "sample-report" / "audit.json").read_text())["records"]
     # nothing held: the survivor of a sampled merged patient is sampled too, so its records have their person
-    assert {r["status"] for r in audit} <= {"migrated", "skipped"}, {r["status"] for r in audit}
+    assert {r["status"] for r in audit} <= {"migrated", "skipped", "rolled_up"}, {r["status"] for r in audit}
     assert sample.returncode == 0, (sample.stdout + sample.stderr)[-2000:]
 
     # 4. verify the sample: every migrated field reads back as written
@@ -251,10 +253,46 @@ def test_plan_setup_sample_verify_full_delta_verify_rollback(tmp_path: Path, cli
     ok(verified, "verify after the delta")
     assert json.loads((tmp_path / "verify-delta" / "diff.json").read_text())["summary"]["differences"] == 0
 
+    # the pages a clinic manager reads: the plan, the audit (whole and of the delta) and verify's diff
+    listed = [line.split() for line in meltano(env, "invoke", "target-pipedrive:runs").stdout.splitlines()
+              if line.strip()]
+    assert [run[1] for run in listed][-2:] == ["migration", "delta"]
+    manager_pages(env, tmp_path, pipedrive, delta=listed[-1][0])
+
     # 7. undo everything: Pipedrive holds exactly what it held before the migration
     ok(meltano(env, "invoke", "target-pipedrive:rollback", "--all", "--yes"), "rollback")
     assert snapshot(pipedrive, live_only=True) == before_live
     print(f"workflow: {time.monotonic() - started:.0f} s")
+
+
+def manager_pages(env: dict[str, str], tmp_path: Path, pipedrive: Any, delta: str) -> None:
+    """What a manager reads on each page, in Chromium: the numbers equal the crosswalk's, the file to attach by
+    hand is listed first, records carry names and links, nothing runs, and no page is wider than 1280 px."""
+    ok(meltano(env, "invoke", "target-pipedrive:report", "--out-dir", str(tmp_path / "audit")), "report")
+    ok(meltano(env, "invoke", "target-pipedrive:report", "--run", delta, "--out-dir", str(tmp_path / "audit-delta")),
+       "report of the delta")
+    whole = json.loads((tmp_path / "audit" / "audit.json").read_text())
+    crosswalk = sqlite3.connect(env["TARGET_PIPEDRIVE_CROSSWALK_URL"].removeprefix("sqlite:///"))
+    statuses = dict(crosswalk.execute("SELECT status, count(*) FROM sources GROUP BY status").fetchall())
+    received = sum(statuses.values())
+    page = open_page(tmp_path / "audit" / "audit.html")
+    assert not page.script_ran and page.active_content == [] and page.console == ()
+    text = " ".join(page.text.split())
+    assert f"The whole migration: {received} Cliniko records received - {statuses['migrated']} in Pipedrive" in text
+    attention = text[text.index("Needs your attention"):text.index("What became of the Cliniko records")]
+    manual = [r for r in whole["records"] if r["error_code"] == "file_too_large"]
+    assert manual and all(r["label"] in attention and r["source_key"] in attention for r in manual)
+    assert "needs manual handling" in attention
+    persons = {m[0]: m[1] for m in crosswalk.execute("SELECT source_key, pipedrive_id FROM xwalk "
+                                                     "WHERE stream = 'persons'")}
+    assert all(f"{pipedrive.url}/person/{pid}" in page.links for pid in persons.values())
+    named = [r for r in whole["records"] if r["stream"] == "activities"]
+    assert named and all(r["label"] and not r["label"].startswith("cliniko:") for r in named)
+    delta_page = " ".join(open_page(tmp_path / "audit-delta" / "audit.html").text.split())
+    assert f"Migration audit - run {delta} (delta)" in delta_page and f"Run {delta}: " in delta_page
+    for html in (tmp_path / "plan3" / "plan.html", tmp_path / "audit" / "audit.html",
+                 tmp_path / "audit-delta" / "audit.html", tmp_path / "verify-delta" / "diff.html"):
+        assert layout_width(html, 1280, tmp_path) <= 1280, html
 
 
 def closed_sample(clinic: Clinic, at_least: int) -> int:
