@@ -482,10 +482,10 @@ class Writer:
         kind = kind_for(self.api, "files")
         key = record["source_key"]
         person_id = self._parent_id(record["person_source_key"])
-        local = {"_sha256": record["sha256"], "_person_id": person_id}  # the person: reports link the file there
+        local = {"_sha256": record.get("sha256"), "_person_id": person_id}  # reports link the file to its person
         if row is not None:
             last = self.ledger.last_after_image("files", key) or {}
-            if last.get("_sha256") == record["sha256"]:
+            if last.get("_sha256") == record.get("sha256"):
                 self._update(kind, key, int(row["pipedrive_id"]), {"name": record["file_name"]}, digest, "updated",
                              local)
                 return
@@ -509,21 +509,31 @@ class Writer:
                      digest, lookup, written={"name": record["file_name"]}, local=local)
 
     def _read_file(self, record: dict[str, Any]) -> bytes:
+        """The file's bytes, checked. A plan that described the file from its metadata (no download: the map's
+        `{context: planning}`) gets as many placeholder bytes as the metadata says, for the same checks."""
+        if not record.get("local_path"):
+            if not self.dry_run:
+                raise RecordError("file_missing", "the record has no local_path (the file was not downloaded)")
+            size = int(record.get("size") or 0)
+            self._check_size(record, size)
+            return bytes(min(size, 1))  # the plan sends nothing: its cost is per request, not per byte
         path = str(record["local_path"])
         if not os.path.isfile(path):
             raise RecordError("file_missing", "the staged file does not exist at local_path")
-        size = os.path.getsize(path)
+        self._check_size(record, os.path.getsize(path))
+        with open(path, "rb") as handle:
+            content = handle.read()
+        if hashlib.sha256(content).hexdigest() != record.get("sha256"):
+            raise RecordError("checksum_mismatch", "the staged file's sha256 differs from the record's")
+        return content
+
+    def _check_size(self, record: dict[str, Any], size: int) -> None:
         if size > self.settings.max_file_size_bytes:
             limit_mb = self.settings.max_file_size_bytes / 1024 / 1024
             raise ManualHandling("file_too_large", f"{size / 1024 / 1024:.1f} MB is over Pipedrive's {limit_mb:g} MB "
                                                    "upload limit (max_file_size_mb): needs manual handling - attach "
                                                    f"{MANUAL_FILE.format(name=record['file_name'])} to "
                                                    f"{record['person_source_key']} by hand")
-        with open(path, "rb") as handle:
-            content = handle.read()
-        if hashlib.sha256(content).hexdigest() != record["sha256"]:
-            raise RecordError("checksum_mismatch", "the staged file's sha256 differs from the record's")
-        return content
 
     def _activity_type(self, record: dict[str, Any], row: dict[str, Any] | None, digest: str) -> None:
         kind = kind_for(self.api, "activity_types")

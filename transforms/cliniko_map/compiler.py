@@ -40,7 +40,7 @@ from cliniko_map.spec import (
 from cliniko_map.yamlload import LDict, LList, MapError, line_of
 
 SPEC_KEYS = ("from", "const", "policy", "lookup", "var", "source_key", "fn", "table", "rows", "context")
-CONTEXT_NAMES = ("now",)
+CONTEXT_NAMES = ("now", "planning")  # the clock; whether this is a plan (a dry run: files are not downloaded)
 
 VarSpecs = tuple[tuple[str, Spec], ...]
 

@@ -50,10 +50,12 @@ class Env:
     """One output's evaluation: the record, the map's memory and clock, and its vars
     (name -> compiled spec), each computed on first use."""
 
-    __slots__ = ("_vars", "now", "record", "state", "var_fns")
+    __slots__ = ("_vars", "now", "planning", "record", "state", "var_fns")
 
-    def __init__(self, record: dict[str, Any], state: State, now: datetime, var_fns: dict[str, Value]) -> None:
+    def __init__(self, record: dict[str, Any], state: State, now: datetime, var_fns: dict[str, Value],
+                 planning: bool = False) -> None:
         self.record, self.state, self.now, self.var_fns = record, state, now, var_fns
+        self.planning = planning
         self._vars: dict[str, Any] = {}
 
     def var(self, name: str) -> Any:
@@ -79,7 +81,8 @@ def compile_value(spec: Spec, *, file: str, prefix: str, policies: dict[str, Any
         name = spec.name
         return lambda env: policies[name]
     if isinstance(spec, ContextRef):
-        return lambda env: env.now
+        # planning: true in a plan, empty (None) otherwise, so `first_of` and `skip_unless` read it as present or not
+        return (lambda env: env.now) if spec.name == "now" else (lambda env: True if env.planning else None)
     if isinstance(spec, VarRef):
         return _var(spec.name, spec.path)
     if isinstance(spec, TableRef):

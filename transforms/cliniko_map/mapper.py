@@ -76,8 +76,9 @@ class Map:
     """A loaded, checked map plus its memory (lookups, waiting records, rollups)."""
 
     def __init__(self, spec: MapSpec, *, state: State | None = None, output_dir: str | Path | None = None,
-                 now: datetime | None = None) -> None:
+                 now: datetime | None = None, planning: bool = False) -> None:
         self.spec = spec
+        self.planning = planning  # {context: planning}: a dry run, whose attachments are not downloaded
         self.state = state or State()
         self.output_dir = Path(output_dir or "output/map").resolve()
         self.now = (now or datetime.now(UTC)).astimezone(UTC)
@@ -89,17 +90,18 @@ class Map:
     @classmethod
     def load(cls, path: str | Path | None = None, *, state: dict[str, Any] | None = None,
              output_dir: str | Path | None = None, now: datetime | None = None,
-             policies: dict[str, Any] | None = None) -> Map:
+             policies: dict[str, Any] | None = None, planning: bool = False) -> Map:
         """Load and check a map file (default: the packaged cliniko.yaml).
 
         Raises MapError ("file:line: reason") for any problem. `state` is what
         `export_state()` returned at the end of the previous run; `output_dir` is where
         generated files (communication CSVs, workflow-reference.json) are written;
-        `policies` overrides the file's policies (e.g. a target setting exclude_clinical).
+        `policies` overrides the file's policies (e.g. a target setting exclude_clinical);
+        `planning` is what `{context: planning}` reads (a plan: files are described, not downloaded).
         """
         file = Path(path) if path else default_map_path()
         spec = with_policies(compile_map(load_file(file), str(file)), policies)
-        return cls(spec, state=State.from_dict(state), output_dir=output_dir, now=now)
+        return cls(spec, state=State.from_dict(state), output_dir=output_dir, now=now, planning=planning)
 
     @classmethod
     def from_text(cls, text: str, *, file: str = "<map>", policies: dict[str, Any] | None = None,
@@ -226,7 +228,7 @@ class Map:
 
     # -- internals -----------------------------------------------------------------------------
     def _env(self, record: dict[str, Any], var_fns: dict[str, Value] | None = None) -> Env:
-        return Env(record, self.state, self.now, self._rules.vars if var_fns is None else var_fns)
+        return Env(record, self.state, self.now, self._rules.vars if var_fns is None else var_fns, self.planning)
 
     def _key(self, stream: str, rid: Any) -> str:
         return f"{self.spec.prefix}:{CLINIKO_STREAMS.get(stream, stream)}:{rid}"

@@ -26,7 +26,7 @@ CONTRACT: dict[str, frozenset[str]] = {
                              "location", "public_description", "note", "owner_email", "person_source_key",
                              "participant_source_keys"}),
     "notes": frozenset({"source_key", "content", "person_source_key", "add_time", "owner_email", "pinned"}),
-    "files": frozenset({"source_key", "person_source_key", "local_path", "sha256", "file_name"}),
+    "files": frozenset({"source_key", "person_source_key", "local_path", "sha256", "size", "file_name"}),
 }
 
 # Streams whose records take custom fields, and the entity of those fields.

@@ -359,7 +359,24 @@ def test_downloaded_attachments_become_files(clinic: Clinic, tmp_path: Path) -> 
     assert stream == "files" and problems("files", out) == []
     assert out == {"source_key": f"cliniko:patient_attachment:{raw['id']}",
                    "person_source_key": f"cliniko:patient:{raw['patient_id']}", "local_path": str(staged),
-                   "sha256": record["sha256"], "file_name": "passwd"}
+                   "sha256": record["sha256"], "size": raw["size"], "file_name": "passwd"}
+
+
+def test_a_plan_describes_attachments_from_their_metadata_without_a_download(clinic: Clinic, tmp_path: Path) -> None:
+    """A plan (a dry run) needs no download: the file goes to the target with Cliniko's size, so the plan still
+    counts the upload and finds the files over the limit; outside a plan the same record is skipped."""
+    raw = clinic.edge("file_path_traversal")
+    for planning, expected in ((True, 1), (False, 0)):
+        m = Map.load(now=NOW, output_dir=tmp_path, planning=planning)
+        m.apply("patients", {"id": raw["patient_id"], "first_name": "A", "last_name": "B"})
+        result = m.apply("patient_attachments", {**raw, "local_path": None, "sha256": None})
+        assert len(result) == expected, planning
+        if planning:
+            [(stream, out)] = result
+            assert stream == "files" and problems("files", out) == [] and out["size"] == raw["size"]
+            assert "local_path" not in out
+        else:
+            assert "file not downloaded" in dict(result.skipped)[f"cliniko:patient_attachment:{raw['id']}"]
 
 
 def test_communications_csv_per_patient(run: Run, clinic: Clinic) -> None:
