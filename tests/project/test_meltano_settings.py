@@ -32,7 +32,9 @@ OURS = {
     "target-pipedrive": ROOT / ".meltano/loaders/target-pipedrive/venv/bin/target-pipedrive",
     "target-pipedrive--plan": ROOT / ".meltano/loaders/target-pipedrive/venv/bin/target-pipedrive-plan",
 }
-KINDS = {"string": "string", "integer": "integer", "number": "decimal", "boolean": "boolean", "object": "object",
+# Meltano 4.4 hands a `decimal` setting's value to its JSON encoder as a Decimal, which it cannot write (the run
+# stops with a traceback): the plugins' numbers are declared `integer` (whole seconds and megabytes)
+KINDS = {"string": "string", "integer": "integer", "number": "integer", "boolean": "boolean", "object": "object",
          "array": "array"}
 
 
