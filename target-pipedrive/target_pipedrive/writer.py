@@ -133,8 +133,9 @@ class Writer:
                 self.crosswalk.put_value(COMPANY_KEY, company)
         elif str(known) != str(company):
             raise TargetError(f"crosswalk_url holds the migration into another Pipedrive company (id {known}; this "
-                              f"api_token's company is {company}): point crosswalk_url at this migration's "
-                              "crosswalk, or at a new file to start one.")
+                              f"api_token's company is {company}), and a crosswalk serves one company (under Meltano "
+                              "each environment has its own, output/<environment>/crosswalk.sqlite): point "
+                              "crosswalk_url at this migration's crosswalk, or at a new file to start one.")
 
     def submit(self, stream: str, record: dict[str, Any]) -> Future[str]:
         """process() with up to `max_writes_in_flight` records in flight.
