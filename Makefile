@@ -5,16 +5,26 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PACKAGES := -e '.[test]' -e ./tap-cliniko -e './target-pipedrive[postgres]' -e ./transforms
 
-.PHONY: install test lint demo bench clean
+.PHONY: install test lint demo bench clean private
 
-$(STAMP): pyproject.toml tap-cliniko/pyproject.toml target-pipedrive/pyproject.toml transforms/pyproject.toml meltano.yml
+# Owner-only folders, made before anything is written in them: output/ (per environment: crosswalk,
+# reports, attachments, the DuckDB file - patient data) and .meltano/ (Meltano's run-config files hold the
+# API key and token, and stay on disk after a SIGKILL). Nobody else can enter a 0700 folder, so no file
+# below it is reachable whatever its own mode: Meltano and target-duckdb create theirs 0644 and cannot be
+# told otherwise, while our plugins create theirs 0600 (their umask). A folder's mode is checked at every
+# make command, so a clone made before this rule is tightened too. target-duckdb does not create its folder.
+PRIVATE_DIRS := .meltano output output/sandbox output/prod
+private:
+	@mkdir -p $(PRIVATE_DIRS) && chmod 700 $(PRIVATE_DIRS)
+
+$(STAMP): pyproject.toml tap-cliniko/pyproject.toml target-pipedrive/pyproject.toml transforms/pyproject.toml meltano.yml | private
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(PACKAGES)
 	cd . && $(VENV)/bin/meltano install
 	touch $(STAMP)
 
-install: $(STAMP)
+install: private $(STAMP)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -1,9 +1,14 @@
 """Console entry point. A signal while the process starts (its imports take a second or two)
 ends it with one sentence and 128 + the signal number, not a KeyboardInterrupt traceback; the
-tap installs its own handler (tap.py) before it reads anything."""
+tap installs its own handler (tap.py) before it reads anything.
+
+Everything the tap writes (downloaded attachments, the folders it creates for them) is patient
+data: the umask makes it owner-only from the moment it exists, however the tap was started
+(Meltano, a shell pipe, an orchestrator), so no call site can forget it."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from types import FrameType
@@ -16,6 +21,7 @@ def _starting(signum: int, frame: FrameType | None) -> None:
 
 
 def main() -> None:
+    os.umask(0o077)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _starting)
     from tap_cliniko.tap import TapCliniko

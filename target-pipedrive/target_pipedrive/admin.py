@@ -25,6 +25,7 @@ from target_pipedrive import verify as verify_mod
 from target_pipedrive.bookmarks import RELAYED_KEYS
 from target_pipedrive.client import PipedriveClient
 from target_pipedrive.crosswalk import WRITE_KINDS, Crosswalk
+from target_pipedrive.entry import private_files
 from target_pipedrive.errors import RecordError, StopRun, TargetError
 from target_pipedrive.kinds import Api
 from target_pipedrive.labels import web_root
@@ -91,6 +92,7 @@ def _api(settings: Settings, crosswalk: Crosswalk) -> Api:
 @click.pass_context
 def main(ctx: click.Context, config_files: tuple[str, ...]) -> None:
     """Verify, rollback and audit commands of target-pipedrive."""
+    private_files()  # reports, diffs and plans show patient data
     ctx.ensure_object(dict)
     ctx.obj["config"] = load_config(config_files)
 

@@ -141,7 +141,8 @@ class TapCensus:
             from tap_cliniko.tap import TapCliniko
         except ImportError:
             raise TargetError("verify reads Cliniko through tap-cliniko: install it next to target-pipedrive "
-                              "(meltano.yml's pip_url for target-pipedrive lists it).") from None
+                              "(meltano.yml's pip_url for target-pipedrive lists it; without Meltano: pip install "
+                              "./tap-cliniko where target-pipedrive is installed).") from None
         import signal
 
         handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}

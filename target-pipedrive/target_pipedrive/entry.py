@@ -1,6 +1,10 @@
 """Console entry points. A signal while the process starts (its imports take a second or two)
 ends it with one sentence and 128 + the signal number, not a KeyboardInterrupt traceback; the
-target installs its own handler (interrupt.py) before it reads any input."""
+target installs its own handler (interrupt.py) before it reads any input.
+
+Everything the target writes can hold patient data (the crosswalk's before-images, reports, the
+map's CSVs): the umask makes each file and folder owner-only from the moment it exists, however
+the target was started, so no call site can forget it."""
 
 from __future__ import annotations
 
@@ -17,7 +21,13 @@ def _starting(signum: int, frame: FrameType | None) -> None:
     sys.exit(128 + signum)
 
 
+def private_files() -> None:
+    """Files 0600, folders 0700, for everything this process creates."""
+    os.umask(0o077)
+
+
 def _guard() -> None:
+    private_files()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _starting)
     os.environ.setdefault(LOGLEVEL, "WARNING")  # see quiet_sdk_logs

@@ -48,7 +48,9 @@ def latest_plan(crosswalk: Crosswalk, run_id: str | None = None) -> tuple[dict[s
             raise PlanMissing(f"the latest plan run ({run['run_id']}) received no Cliniko records, so there is "
                               "nothing to report (did the extractor fail?): run the plan again.")
         return run, details
-    raise PlanMissing("no plan run in the crosswalk: run `meltano run tap-cliniko target-pipedrive--plan` first.")
+    raise PlanMissing("no plan run in the crosswalk: run `meltano run tap-cliniko target-pipedrive--plan` first "
+                      "(without Meltano: `tap-cliniko --config TAP.json | target-pipedrive-plan --config "
+                      "TARGET.json`).")
 
 
 def external_id_definitions(settings: Settings) -> list[dict[str, Any]]:

@@ -135,7 +135,8 @@ class PlanTarget(TargetPipedrive):
             self.write_report(run_id)
         if self.exit_code == 1:  # failed or held records are findings of the plan, listed in its report
             print("[target-pipedrive] plan: some records would fail or wait for a parent; the plan report lists "
-                  "them (`meltano invoke target-pipedrive:plan`).", file=sys.stderr, flush=True)
+                  "them (`meltano invoke target-pipedrive:plan`; without Meltano: `target-pipedrive-admin --config "
+                  "TARGET.json plan`).", file=sys.stderr, flush=True)
             self.exit_code = 0
 
     def write_report(self, run_id: str) -> None:
@@ -148,7 +149,8 @@ class PlanTarget(TargetPipedrive):
             planreport.write(document, out_dir)
         except (TargetError, StopRun, RecordError) as exc:
             print(f"target-pipedrive: the plan is stored, but its report could not be written: {exc}; run "
-                  "`meltano invoke target-pipedrive:plan` to write it.", file=sys.stderr, flush=True)
+                  "`meltano invoke target-pipedrive:plan` (without Meltano: `target-pipedrive-admin --config "
+                  "TARGET.json plan`) to write it.", file=sys.stderr, flush=True)
             self.exit_code = getattr(exc, "exit_code", 2)
             return
         finally:

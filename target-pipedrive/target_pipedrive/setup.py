@@ -43,7 +43,8 @@ def run(settings: Settings, crosswalk: Crosswalk, out: TextIO,
     if details.get("map_digest") != m.digest:
         raise SetupRefused(f"The latest plan (run {plan_run['run_id']}) was made with another map than the confirmed "
                            f"one ({where}), so nothing was created: run the plan again "
-                           "(`meltano run tap-cliniko target-pipedrive--plan`) and review it.")
+                           "(`meltano run tap-cliniko target-pipedrive--plan`; without Meltano: `tap-cliniko --config "
+                           "TAP.json | target-pipedrive-plan --config TARGET.json`) and review it.")
     client = PipedriveClient.from_settings(settings, crosswalk.tokens_spent(utc_day()), crosswalk.save_tokens)
     progress = Progress(0, out)
     writer = Writer(settings, crosswalk, client, progress, logger or logging.getLogger("target-pipedrive"))

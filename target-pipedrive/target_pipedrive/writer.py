@@ -136,8 +136,9 @@ class Writer:
                 self.crosswalk.put_value(COMPANY_KEY, company)
         elif str(known) != str(company):
             raise TargetError(f"crosswalk_url holds the migration into another Pipedrive company (id {known}; this "
-                              f"api_token's company is {company}): point crosswalk_url at this migration's "
-                              "crosswalk, or at a new file to start one.")
+                              f"api_token's company is {company}), and a crosswalk serves one company (under Meltano "
+                              "each environment has its own, output/<environment>/crosswalk.sqlite): point "
+                              "crosswalk_url at this migration's crosswalk, or at a new file to start one.")
         domain = me.get("company_domain")
         if domain and not self.dry_run and self.crosswalk.get_value(COMPANY_DOMAIN_KEY) != domain:
             self.crosswalk.put_value(COMPANY_DOMAIN_KEY, domain)  # the reports link to the company's web pages
