@@ -139,9 +139,14 @@ def pipeline_env(tmp_path: Path, cliniko: ServedCliniko, pipedrive: ServedPipedr
     return env
 
 
+def project(env: dict[str, str]) -> Path:
+    """The Meltano project a run uses: this checkout, or another worker's copy (MELTANO_PROJECT_ROOT)."""
+    return Path(env.get("MELTANO_PROJECT_ROOT") or ROOT)
+
+
 def confirm_map(env: dict[str, str]) -> None:
     done = subprocess.run([str(MELTANO), "--environment", "sandbox", "invoke", "target-pipedrive:confirm-map"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+                          cwd=project(env), env=env, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
 
 
@@ -156,7 +161,7 @@ class Attempt:
 def start_meltano(env: dict[str, str], *args: str, log: Path) -> subprocess.Popen[bytes]:
     """Meltano in its own process group, so one killpg takes it, the tap and the target at once."""
     with open(log, "ab") as out:
-        return subprocess.Popen([str(MELTANO), "--environment", "sandbox", *args], cwd=ROOT, env=env,
+        return subprocess.Popen([str(MELTANO), "--environment", "sandbox", *args], cwd=project(env), env=env,
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
@@ -328,8 +333,8 @@ ROLLBACK = ("invoke", "target-pipedrive:rollback", "--all", "--yes")
 def audit(env: dict[str, str], out: Path) -> dict[str, Any]:
     """The audit log the operator gets from `meltano invoke target-pipedrive:report`."""
     done = subprocess.run([str(MELTANO), "--environment", "sandbox", "invoke", "target-pipedrive:report",
-                           "--out-dir", str(out)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
-                          check=False)
+                           "--out-dir", str(out)], cwd=project(env), env=env, capture_output=True, text=True,
+                          timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads((out / "audit.json").read_text())
 
@@ -337,8 +342,8 @@ def audit(env: dict[str, str], out: Path) -> dict[str, Any]:
 def verify(env: dict[str, str], out: Path) -> tuple[int, dict[str, Any]]:
     """`meltano invoke target-pipedrive:verify`: its exit code and diff.json."""
     done = subprocess.run([str(MELTANO), "--environment", "sandbox", "invoke", "target-pipedrive:verify",
-                           "--out-dir", str(out)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
-                          check=False)
+                           "--out-dir", str(out)], cwd=project(env), env=env, capture_output=True, text=True,
+                          timeout=600, check=False)
     assert done.returncode in (0, 1), done.stderr[-2000:]
     return done.returncode, json.loads((out / "diff.json").read_text())
 
