@@ -104,12 +104,19 @@ class ServedPipedrive(ServedSandbox):
         return self.url
 
 
-def served_sandboxes(tmp_path: Path) -> tuple[ServedCliniko, ServedPipedrive]:
+def served_sandboxes(tmp_path: Path, name: str = "", seed: int | None = None) -> tuple[ServedCliniko, ServedPipedrive]:
     """The small clinic (seed 42, no rate limit) and an empty Pipedrive account (no limits) whose users are
-    the clinic's staff, as in the e2e test."""
-    cliniko = ServedCliniko("cliniko", tmp_path / "cliniko.sqlite",
-                            ["--seed", "small", "--rate-limit-per-minute", "0"]).start()
-    pipedrive = ServedPipedrive("pipedrive", tmp_path / "pipedrive.sqlite", ["--no-limits", "--seed-value", "7"])
+    the clinic's staff, as in the e2e test. With a `name`: that clinic's files, its own API key and token,
+    and `seed` for its data."""
+    cliniko = ServedCliniko("cliniko", tmp_path / f"{name}cliniko.sqlite",
+                            ["--seed", "small", "--rate-limit-per-minute", "0"])
+    pipedrive = ServedPipedrive("pipedrive", tmp_path / f"{name}pipedrive.sqlite", ["--no-limits", "--seed-value",
+                                                                                     str(seed or 7)])
+    if name:
+        cliniko.api_key, pipedrive.api_token = f"{name}cliniko-key-au1", f"{name}pipedrive-token"
+        cliniko.args += ["--seed-value", str(seed), "--api-key", cliniko.api_key]
+        pipedrive.args += ["--api-token", pipedrive.api_token]
+    cliniko.start()
     pipedrive.start()
     for user in Clinic(cliniko).users.values():
         if user.get("email"):
