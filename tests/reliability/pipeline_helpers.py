@@ -104,12 +104,19 @@ class ServedPipedrive(ServedSandbox):
         return self.url
 
 
-def served_sandboxes(tmp_path: Path) -> tuple[ServedCliniko, ServedPipedrive]:
+def served_sandboxes(tmp_path: Path, name: str = "", seed: int | None = None) -> tuple[ServedCliniko, ServedPipedrive]:
     """The small clinic (seed 42, no rate limit) and an empty Pipedrive account (no limits) whose users are
-    the clinic's staff, as in the e2e test."""
-    cliniko = ServedCliniko("cliniko", tmp_path / "cliniko.sqlite",
-                            ["--seed", "small", "--rate-limit-per-minute", "0"]).start()
-    pipedrive = ServedPipedrive("pipedrive", tmp_path / "pipedrive.sqlite", ["--no-limits", "--seed-value", "7"])
+    the clinic's staff, as in the e2e test. With a `name`: that clinic's files, its own API key and token,
+    and `seed` for its data."""
+    cliniko = ServedCliniko("cliniko", tmp_path / f"{name}cliniko.sqlite",
+                            ["--seed", "small", "--rate-limit-per-minute", "0"])
+    pipedrive = ServedPipedrive("pipedrive", tmp_path / f"{name}pipedrive.sqlite", ["--no-limits", "--seed-value",
+                                                                                     str(seed or 7)])
+    if name:
+        cliniko.api_key, pipedrive.api_token = f"{name}cliniko-key-au1", f"{name}pipedrive-token"
+        cliniko.args += ["--seed-value", str(seed), "--api-key", cliniko.api_key]
+        pipedrive.args += ["--api-token", pipedrive.api_token]
+    cliniko.start()
     pipedrive.start()
     for user in Clinic(cliniko).users.values():
         if user.get("email"):
@@ -139,9 +146,14 @@ def pipeline_env(tmp_path: Path, cliniko: ServedCliniko, pipedrive: ServedPipedr
     return env
 
 
+def project(env: dict[str, str]) -> Path:
+    """The Meltano project a run uses: this checkout, or another worker's copy (MELTANO_PROJECT_ROOT)."""
+    return Path(env.get("MELTANO_PROJECT_ROOT") or ROOT)
+
+
 def confirm_map(env: dict[str, str]) -> None:
     done = subprocess.run([str(MELTANO), "--environment", "sandbox", "invoke", "target-pipedrive:confirm-map"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+                          cwd=project(env), env=env, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
 
 
@@ -156,7 +168,7 @@ class Attempt:
 def start_meltano(env: dict[str, str], *args: str, log: Path) -> subprocess.Popen[bytes]:
     """Meltano in its own process group, so one killpg takes it, the tap and the target at once."""
     with open(log, "ab") as out:
-        return subprocess.Popen([str(MELTANO), "--environment", "sandbox", *args], cwd=ROOT, env=env,
+        return subprocess.Popen([str(MELTANO), "--environment", "sandbox", *args], cwd=project(env), env=env,
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
@@ -328,8 +340,8 @@ ROLLBACK = ("invoke", "target-pipedrive:rollback", "--all", "--yes")
 def audit(env: dict[str, str], out: Path) -> dict[str, Any]:
     """The audit log the operator gets from `meltano invoke target-pipedrive:report`."""
     done = subprocess.run([str(MELTANO), "--environment", "sandbox", "invoke", "target-pipedrive:report",
-                           "--out-dir", str(out)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
-                          check=False)
+                           "--out-dir", str(out)], cwd=project(env), env=env, capture_output=True, text=True,
+                          timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads((out / "audit.json").read_text())
 
@@ -337,8 +349,8 @@ def audit(env: dict[str, str], out: Path) -> dict[str, Any]:
 def verify(env: dict[str, str], out: Path) -> tuple[int, dict[str, Any]]:
     """`meltano invoke target-pipedrive:verify`: its exit code and diff.json."""
     done = subprocess.run([str(MELTANO), "--environment", "sandbox", "invoke", "target-pipedrive:verify",
-                           "--out-dir", str(out)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
-                          check=False)
+                           "--out-dir", str(out)], cwd=project(env), env=env, capture_output=True, text=True,
+                          timeout=600, check=False)
     assert done.returncode in (0, 1), done.stderr[-2000:]
     return done.returncode, json.loads((out / "diff.json").read_text())
 
