@@ -129,6 +129,9 @@ class TapCliniko(Tap):
         stream: ClinikoStream = self.streams["patients"]  # type: ignore[assignment]
         hidden = stream.soft_delete_filters()
         rows = self._pages("patients", {"q[]": hidden}, limit=n)
+        if len(rows) < n:  # a sample that is the whole clinic: the "full run" after it finds nothing new
+            self.logger.warning("sample_patients %d covers the whole clinic (%d patients): this sample is the full "
+                                "migration; choose a smaller sample to rehearse on part of it", n, len(rows))
         ids = [str(r["id"]) for r in rows]
         while survivors := sorted(merged_into(rows, stream.row_shape.links) - set(ids), key=int):
             ids += survivors

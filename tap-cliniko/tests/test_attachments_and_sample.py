@@ -83,6 +83,7 @@ def test_sample_emits_the_first_patients_and_only_their_records(tmp_path: Path, 
     first = {p["id"] for p in sorted(everyone, key=lambda p: int(p["id"]))[:n]}
     merged, survivor = str(cliniko_sandbox.edge("patient_merged")), str(cliniko_sandbox.edge("patient_merge_survivor"))
     assert merged in first and survivor not in first, "the clinic no longer samples a merge: the test proves less"
+    assert "covers the whole clinic" not in run.stderr
     chosen = first | {survivor}  # the merged patient's records belong to the patient it was merged into
     assert set(run.ids("patients")) == chosen
     for stream in ("individual_appointments", "attendees", "treatment_notes", "invoices", "communications",
@@ -99,3 +100,13 @@ def test_sample_emits_the_first_patients_and_only_their_records(tmp_path: Path, 
     for stream in ("practitioners", "appointment_types", "appointment_type_billable_items", "billable_items"):
         assert sorted(run.ids(stream)) == sorted(
             r["id"] for r in cliniko_sandbox.admin("GET", f"/_admin/records/{stream}")[stream]), stream
+
+
+def test_a_sample_as_big_as_the_clinic_says_so(tmp_path: Path, cliniko_sandbox: Any) -> None:
+    """sample_patients 200 on a 50-patient clinic is the whole migration: the operator is told, not left to find
+    that the full run after it has nothing left to do."""
+    config = tap_config(cliniko_sandbox, sample_patients=200)
+    run = run_tap(tmp_path, config, catalog=select_streams(tmp_path, config, {"patients"}))
+    assert run.returncode == 0, run.stderr[-2000:]
+    patients = len(cliniko_sandbox.admin("GET", "/_admin/records/patients")["patients"])
+    assert f"sample_patients 200 covers the whole clinic ({patients} patients)" in run.stderr

@@ -59,9 +59,9 @@ def staff_users(pipedrive: Any, clinic: Clinic, leave_out: str | None) -> set[st
 
 
 def plan(env: dict[str, str], out: Path, *task: str) -> dict[str, Any]:
-    """`meltano run tap-cliniko target-pipedrive--plan` (or the job given): the plan run writes its report."""
+    """`meltano run tap-cliniko--plan target-pipedrive--plan` (or the job given): the plan run writes its report."""
     proc = meltano({**env, "TARGET_PIPEDRIVE__PLAN_PLAN_OUT_DIR": str(out)}, "run",
-                   *(task or ("tap-cliniko", "target-pipedrive--plan")))
+                   *(task or ("tap-cliniko--plan", "target-pipedrive--plan")))
     ok(proc, "plan run")
     assert f"Wrote {out}/plan.json and plan.html" in proc.stderr
     html = (out / "plan.html").read_text(encoding="utf-8")
@@ -318,8 +318,11 @@ def test_plan_writes_nothing_and_estimates_the_real_runs_tokens(tmp_path: Path, 
     # the whole clinic is the workflow test's job: here a sample, the same input for the plan and the real run
     env["TAP_CLINIKO_SAMPLE_PATIENTS"] = str(closed_sample(clinic, 1))
     before = snapshot(pipedrive)
+    downloads = cliniko.admin("GET", "/_admin/storage")["downloads"]
     document = plan(env, tmp_path / "plan", "plan")  # the `plan` job of meltano.yml
     assert snapshot(pipedrive) == before  # not one object, field, file or blob changed
+    assert cliniko.admin("GET", "/_admin/storage")["downloads"] == downloads  # no attachment downloaded
+    assert document["estimate"]["pipedrive_write_requests"] > 0
     assert document["practitioners"]["unmatched"] == [] or all(
         (clinic.practitioner_email(p["cliniko_id"]) or "") not in staff for p in document["practitioners"]["unmatched"])
     ok(meltano(env, "invoke", "target-pipedrive:confirm-map"), "confirm-map")
