@@ -20,7 +20,12 @@ PAYLOAD_VERSION = "1"  # bump when bodies built from the same record change, to 
 
 
 def payload_hash(stream: str, record: dict[str, Any]) -> str:
-    """Stable hash of a record as received: equal hash -> nothing to send on a re-run."""
+    """Stable hash of a record as received: equal hash -> nothing to send on a re-run.
+
+    A file's `local_path` is left out: it says where one machine staged the bytes (another worker, or a
+    re-download, puts them elsewhere); `sha256` already says what they are."""
+    if stream == "files" and "local_path" in record:
+        record = {k: v for k, v in record.items() if k != "local_path"}
     canonical = json.dumps({"v": PAYLOAD_VERSION, "stream": stream, "record": record}, sort_keys=True,
                            separators=(",", ":"), default=str, ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

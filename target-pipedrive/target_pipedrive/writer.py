@@ -520,7 +520,9 @@ class Writer:
             return bytes(min(size, 1))  # the plan sends nothing: its cost is per request, not per byte
         path = str(record["local_path"])
         if not os.path.isfile(path):
-            raise RecordError("file_missing", "the staged file does not exist at local_path")
+            raise RecordError("file_missing", "the staged file does not exist at local_path (a record saved by another "
+                                              "machine's run? its attachments_dir and map_output_dir must be "
+                                              "shared at the same path; or read it again: --full-refresh)")
         self._check_size(record, os.path.getsize(path))
         with open(path, "rb") as handle:
             content = handle.read()
