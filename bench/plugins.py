@@ -37,7 +37,7 @@ def target_settings() -> frozenset[str]:
 
 def confirmed_map(folder: Path) -> Path:
     """The packaged map, confirmed (what `meltano invoke target-pipedrive:confirm-map` writes)."""
-    from target_pipedrive.confirm import confirm
+    from target_pipedrive.workflow.confirm import confirm
 
     out = folder / "cliniko-map.confirmed.yaml"
     if not out.exists():

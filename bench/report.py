@@ -147,18 +147,13 @@ def markdown(s: Scenario, results: dict[str, Any]) -> str:
     written = t["extra"].get("objects_written") or 0
     lines.append(f"| target, small clinic: Pipedrive objects written | {written} | {t['seconds']:.1f} | "
                  f"{written / t['seconds']:.1f} | {written / max(t['cpu_s'], 0.01):.0f} | {t['peak_rss_mb']:.0f} |")
-    for label, st_t in (("target", m["standard_target"]),
-                        ("target with one_cpu false", m.get("standard_target_any_cpu"))):
+    for label, st_t in (("target", m["standard_target"]),):
         if st_t:
             lines.append(f"| {label}, standard clinic (first {st_t['window_s']:.0f} s): Pipedrive objects written | "
                          f"{st_t['objects_written']} | {st_t['window_s']:.1f} | {st_t['objects_per_s']} | "
                          f"{st_t['objects_per_cpu_s']:.0f} | {st_t['peak_rss_mb']:.0f} |")
     lines.append(f"| target at the limits, standard clinic (first {tgt['window_s']:.0f} s) | | | | | "
                  f"{tgt['peak_rss_mb']:.0f} |")
-    if m.get("standard_target_any_cpu"):
-        ours, spread = m["standard_target"]["objects_per_s"], m["standard_target_any_cpu"]["objects_per_s"]
-        lines += ["", "Target with its threads on one CPU / left to the system (`one_cpu`), standard clinic, "
-                      f"limits off: {_ratio(ours, spread)} objects/s."]
     if std.get("baseline_tap"):
         base = std["baseline_tap"]
         lines += ["", f"Tap with pages fetched ahead / baseline tap (one page at a time), standard clinic, limits off: "

@@ -200,22 +200,17 @@ def pipedrive_limited(s: Scenario, work: Path, singer: Path) -> dict[str, Any]:
     return {"target": ours, "baseline_target": baseline, "side_by_side": True}
 
 
-def machinery_target(s: Scenario, work: Path, singer: Path, one_cpu: bool = True) -> dict[str, Any]:
+def machinery_target(s: Scenario, work: Path, singer: Path) -> dict[str, Any]:
     """The target alone, limits and latency off, on the standard clinic for a window: its steady rate
-    (the small clinic's run is mostly start-up: imports, the map, Pipedrive's field lists).
-
-    `one_cpu=False`: the same with the target's threads left to the system, to show what keeping
-    them on one CPU is worth."""
+    (the small clinic's run is mostly start-up: imports, the map, Pipedrive's field lists)."""
     map_path = plugins.confirmed_map(work)
-    log(f"standard clinic, limits off: target{'' if one_cpu else ' (one_cpu false)'} for {s.target_window_s:.0f} s")
+    log(f"standard clinic, limits off: target for {s.target_window_s:.0f} s")
     with sandboxes.cliniko("standard", clinic_db(s, "standard")) as cliniko, \
             sandboxes.pipedrive(None, "--no-limits") as pipedrive:
         sandboxes.staff_as_users(cliniko, pipedrive)
-        folder = work / ("standard-target" if one_cpu else "standard-target-any-cpu")
+        folder = work / "standard-target"
         folder.mkdir(parents=True, exist_ok=True)
         cfg = plugins.target_config(pipedrive.url, folder, map_path, s.plan, s.seats, limits=False)
-        if not one_cpu:
-            cfg["one_cpu"] = False
         run, window = run_target(cfg, pipedrive, singer, folder, "apply", timeout_s=s.target_window_s,
                                  skip=s.pipedrive_warmup_requests)
         assert window is not None
@@ -254,8 +249,6 @@ def main() -> int:
                             "standard": machinery_read(s, work, "standard", None),
                             "large": machinery_read(s, work, "large", s.large_window_s)}
     results["machinery"]["standard_target"] = machinery_target(s, work, work / "standard-tap.singer")
-    results["machinery"]["standard_target_any_cpu"] = machinery_target(s, work, work / "standard-tap.singer",
-                                                                       one_cpu=False)
     results["cliniko_limited"] = cliniko_limited(s, work)
     results["pipedrive_limited"] = pipedrive_limited(s, work, work / "standard-tap.singer")
     results["projection"] = report.projection(s, results)

@@ -55,6 +55,6 @@ def target() -> None:
 
 def plan() -> None:
     _guard()
-    from target_pipedrive.planrun import PlanTarget
+    from target_pipedrive.workflow.planrun import PlanTarget
 
     PlanTarget.cli()

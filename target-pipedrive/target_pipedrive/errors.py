@@ -15,6 +15,10 @@ class TargetError(Exception):
     exit_code = 2
 
 
+class ConfigError(TargetError):
+    """A setting cannot be used (its sentence names the setting and what to do)."""
+
+
 class ContractError(TargetError):
     """The input breaks the target's input contract (e.g. an unknown stream)."""
 

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from singer_sdk import typing as th
 
-from target_pipedrive.dbschema import is_postgres, place, schema_problem
+from target_pipedrive.crosswalk.dbschema import is_postgres, place, schema_problem
 
 DEFAULT_BASE_URL = "https://api.pipedrive.com"
 DEFAULT_CROSSWALK_URL = "sqlite:///output/crosswalk.sqlite"
@@ -74,9 +74,6 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property("max_writes_in_flight", th.IntegerType, default=8,
                 description="Pipedrive requests kept in flight at once (the burst pacer still caps the rate); "
                             "1 writes one record at a time. Plan mode is always sequential."),
-    th.Property("one_cpu", th.BooleanType, default=True,
-                description="Keep the target's threads on one CPU: they take turns under Python's global lock, "
-                            "which is slow to pass between cores. false leaves their placement to the system."),
     th.Property("state_interval_s", th.NumberType, default=30,
                 description="At most one STATE relayed to Meltano per this many seconds (each relay waits for the "
                             "writes in flight and saves the map's memory); the last one is always relayed."),
@@ -203,7 +200,6 @@ class Settings:
     max_retries: int = 8
     progress_interval_s: float = 10.0
     max_writes_in_flight: int = 8
-    one_cpu: bool = True
     state_interval_s: float = 30.0
     map_path: str | None = None
     map_output_dir: str = DEFAULT_MAP_OUTPUT_DIR
@@ -260,7 +256,6 @@ class Settings:
             request_timeout_s=float(config.get("request_timeout_s") or 60),
             max_retries=int(config.get("max_retries") if config.get("max_retries") is not None else 8),
             max_writes_in_flight=max(1, int(config.get("max_writes_in_flight") or 8)),
-            one_cpu=bool(config.get("one_cpu", True)),
             state_interval_s=float(config["state_interval_s"]) if config.get("state_interval_s") is not None
             else 30.0,
             progress_interval_s=float(config["progress_interval_s"]) if config.get("progress_interval_s")

@@ -20,26 +20,25 @@ from functools import cached_property
 from typing import IO, Any, ClassVar
 
 from singer_sdk import Target
-from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
 from singer_sdk.sinks import Sink
 
-from target_pipedrive import contract
-from target_pipedrive.affinity import keep_on_one_cpu
-from target_pipedrive.bookmarks import StateRelay, relayed_key, resumes
-from target_pipedrive.client import PipedriveClient
 from target_pipedrive.crosswalk import WRITE_KINDS, Crosswalk
-from target_pipedrive.drain import hold_input_open
 from target_pipedrive.entry import quiet_sdk_logs
-from target_pipedrive.errors import ContractError, TargetError
-from target_pipedrive.interrupt import Interrupted, InterruptHandler
-from target_pipedrive.mapping import MapStage, is_source_stream
-from target_pipedrive.pacing import utc_day
-from target_pipedrive.progress import Progress
-from target_pipedrive.reader import MessageReader
+from target_pipedrive.errors import ConfigError, ContractError, TargetError
+from target_pipedrive.input import contract
+from target_pipedrive.input.mapping import MapStage, is_source_stream
+from target_pipedrive.input.reader import MessageReader
+from target_pipedrive.input.sinks import ContractSink, IgnoredSink, MappedSink
+from target_pipedrive.input.values import as_sent
+from target_pipedrive.pipedrive.client import PipedriveClient
+from target_pipedrive.pipedrive.pacing import utc_day
+from target_pipedrive.run.bookmarks import StateRelay, relayed_key, resumes
+from target_pipedrive.run.drain import hold_input_open
+from target_pipedrive.run.interrupt import Interrupted, InterruptHandler
+from target_pipedrive.run.progress import Progress
 from target_pipedrive.settings import CONFIG_SCHEMA, Settings
-from target_pipedrive.sinks import ContractSink, IgnoredSink, MappedSink
-from target_pipedrive.writer import Writer
+from target_pipedrive.write.writer import Writer
 
 
 class TargetPipedrive(Target):
@@ -73,19 +72,13 @@ class TargetPipedrive(Target):
             InterruptHandler().install()  # in place of the SDK's handler (interrupt.py)
 
     # -- configuration ---------------------------------------------------------------------------
-    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        errors = super()._validate_config(raise_errors=False)
-        try:
-            Settings.from_config(dict(self.config))
-        except ValueError as exc:
-            errors.append(str(exc))
-        if errors and raise_errors:
-            raise ConfigValidationError("Config validation failed", errors=errors, schema=self.config_jsonschema)
-        return errors
-
     @cached_property
     def settings(self) -> Settings:
-        return Settings.from_config(dict(self.config))
+        """The checks the JSON schema cannot express (https, a writable crosswalk, ...), read before any input."""
+        try:
+            return Settings.from_config(dict(self.config))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
     @property
     def writer(self) -> Writer:
@@ -113,6 +106,7 @@ class TargetPipedrive(Target):
                  key_properties: Sequence[str] | None = None) -> Sink:
         if schema is not None:  # `products` is both a Cliniko stream and a contract stream: the schema tells
             self._source_shaped[stream_name] = "source_key" not in (schema.get("properties") or {})
+            schema = as_sent(schema)
         return super().get_sink(stream_name, record=record, schema=schema, key_properties=key_properties)
 
     def get_sink_class(self, stream_name: str) -> type[Sink]:
@@ -194,9 +188,8 @@ class TargetPipedrive(Target):
             self.writer.crosswalk.close()
 
     def listen(self, file_input: IO[str] | None = None) -> None:
-        if self.settings.one_cpu:
-            keep_on_one_cpu()  # before the writer threads start: they inherit it
         try:
+            _ = self.settings
             if self.config.get("map"):
                 _ = self.mapping  # a configured map is checked before the first message
             super().listen(file_input)
@@ -218,7 +211,7 @@ class TargetPipedrive(Target):
         if writer is not None:
             clean = writer.interrupt(INTERRUPT_GRACE_S)
             writer.crosswalk.finish_run(writer.run_id, "interrupted",
-                                        {"interrupted": str(exc), "requests": writer.client.stats.requests})
+                                        {"interrupted": str(exc), "requests": writer.requests_sent})
         print(f"target-pipedrive: stopped by {exc}. Everything written so far is kept, and the bookmarks stay at the "
               f"last checkpoint (where every record before them was saved): run the same command again to finish; "
               f"nothing is written twice.", file=sys.stderr, flush=True)

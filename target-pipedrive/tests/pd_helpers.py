@@ -98,7 +98,7 @@ def run_inproc(config: dict[str, Any], msgs: list[dict[str, Any]] | str) -> Run:
 def run_admin(config: dict[str, Any], args: list[str], tmp_path: Path, timeout: float = 120) -> Run:
     cfg = tmp_path / f"config-{os.urandom(3).hex()}.json"
     cfg.write_text(json.dumps(config))
-    proc = subprocess.run([sys.executable, "-m", "target_pipedrive.admin", "--config", str(cfg), *args],
+    proc = subprocess.run([sys.executable, "-m", "target_pipedrive.workflow.admin", "--config", str(cfg), *args],
                           capture_output=True, text=True, timeout=timeout, cwd=tmp_path, check=False,
                           env={**os.environ, **WARNINGS_ENV})
     no_resource_warning(proc.stderr)

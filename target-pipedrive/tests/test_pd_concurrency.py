@@ -120,23 +120,16 @@ def test_states_are_relayed_at_most_once_per_interval_and_the_last_always(
 
 
 def test_a_child_waits_for_its_person_in_flight_and_a_worker_error_reaches_the_submitter() -> None:
-    """The submit loop without HTTP (`process` stubbed): a child starts only after its person's write
-    is done, never more than `max_writes_in_flight` run at once, and a fatal error of a worker (a
-    revoked token) is raised in the submitting thread by the next submit or drain."""
+    """The writes in flight without HTTP (the work stubbed): a child starts only after its person's
+    write is done, never more than `max_writes_in_flight` run at once, and a fatal error of a worker
+    (a revoked token) is raised in the submitting thread by the next submit or drain."""
     import threading
     import time
 
-    from target_pipedrive.client import PipedriveClient
     from target_pipedrive.errors import AuthError
-    from target_pipedrive.progress import Progress
-    from target_pipedrive.settings import Settings
-    from target_pipedrive.writer import Writer
+    from target_pipedrive.write.concurrency import InFlight
+    from target_pipedrive.write.writer import waits_for
 
-    settings = Settings.from_config({"api_token": "t", "base_url": "http://127.0.0.1:9", "crosswalk_url": "sqlite://",
-                                     "max_writes_in_flight": 3, "progress_interval_s": 0})
-    writer = Writer(settings, Crosswalk(settings.crosswalk_url), PipedriveClient.from_settings(settings, 0, None),
-                    Progress(0))
-    writer._account_checked = True  # no account to ask: process() is stubbed below
     events: list[tuple[str, str]] = []
     running = [0, 0]  # now, most at once
     lock = threading.Lock()
@@ -154,54 +147,21 @@ def test_a_child_waits_for_its_person_in_flight_and_a_worker_error_reaches_the_s
             raise AuthError("Pipedrive rejected the API token (HTTP 401); check api_token and base_url.")
         return "migrated"
 
-    writer.process = process  # type: ignore[method-assign]
-    writer.submit("persons", {"source_key": "p1"})
+    inflight = InFlight(3, process)
+
+    def submit(stream: str, record: dict[str, Any]) -> None:
+        inflight.submit(stream, record, waits_for(stream, record))
+
+    submit("persons", {"source_key": "p1"})
     for i in range(6):
-        writer.submit("persons", {"source_key": f"other{i}"})
-    writer.submit("activities", {"source_key": "a1", "person_source_key": "p1"})
-    writer.drain()
+        submit("persons", {"source_key": f"other{i}"})
+    submit("activities", {"source_key": "a1", "person_source_key": "p1"})
+    inflight.drain()
     assert events.index(("start", "a1")) > events.index(("end", "p1"))
     assert running[1] == 3
-    writer.submit("persons", {"source_key": "boom"})
+    submit("persons", {"source_key": "boom"})
     with pytest.raises(AuthError):
         for i in range(20):  # raised by a later submit once the worker has failed, or by the drain
-            writer.submit("persons", {"source_key": f"late{i}"})
-        writer.drain()
-    writer.close()
-
-
-
-PINNED = """
-import io, json, os, sys, threading
-from target_pipedrive.target import TargetPipedrive
-early = threading.Thread(target=threading.Event().wait, args=(30,), daemon=True)
-early.start()  # a thread that exists before the target starts listening
-target = TargetPipedrive(config=json.loads(sys.argv[1]))
-target.listen(io.StringIO(json.dumps({"type": "SCHEMA", "stream": "persons", "key_properties": ["source_key"],
-                                      "schema": {"type": "object", "properties": {}}}) + "\\n"))
-later = threading.Thread(target=lambda: print(json.dumps(
-    [sorted(os.sched_getaffinity(0)), sorted(os.sched_getaffinity(early.native_id))])))
-later.start()
-later.join()
-"""
-
-
-@pytest.mark.parametrize("one_cpu", [True, False])
-def test_the_target_keeps_its_threads_on_one_cpu_unless_told_not_to(tmp_path: Path, one_cpu: bool) -> None:
-    """Threads started before and after the target listens share one CPU (os.sched_getaffinity)."""
-    import json
-    import os
-    import subprocess
-    import sys
-
-    allowed = sorted(os.sched_getaffinity(0))
-    config = {"api_token": "t", "base_url": "http://127.0.0.1:9", "crosswalk_url": f"sqlite:///{tmp_path / 'c.db'}",
-              "progress_interval_s": 0, "one_cpu": one_cpu}
-    run = subprocess.run([sys.executable, "-c", PINNED, json.dumps(config)], capture_output=True, text=True,
-                         timeout=60, check=False)
-    assert run.returncode == 0, run.stderr[-2000:]
-    later, early = json.loads(run.stdout.strip().splitlines()[-1])
-    if one_cpu and len(allowed) > 1:
-        assert len(later) == 1 and later == early and later[0] in allowed
-    else:  # not asked, or nothing to choose from: placement left to the system
-        assert later == early == allowed
+            submit("persons", {"source_key": f"late{i}"})
+        inflight.drain()
+    inflight.close()

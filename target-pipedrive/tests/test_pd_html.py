@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from target_pipedrive.html import CSP, BarChart, Paragraph, Table, render, write_page
+from target_pipedrive.workflow.html import CSP, BarChart, Paragraph, Table, render, write_page
 
 HOSTILE = [
     "<script>alert(1)</script>",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from target_pipedrive.sources import SourceLedger, reconcile_line
+from target_pipedrive.input.sources import SourceLedger, reconcile_line
 
 STREAMS = {"patients": "patient", "invoices": "invoice", "attendees": "attendee"}
 

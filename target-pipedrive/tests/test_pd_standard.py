@@ -24,8 +24,8 @@ from singer_sdk.testing.target_tests import (
 )
 from singer_sdk.testing.templates import TargetFileTestTemplate
 
-from target_pipedrive.bookmarks import STAMP
 from target_pipedrive.errors import ContractError
+from target_pipedrive.run.bookmarks import STAMP
 from target_pipedrive.target import TargetPipedrive
 
 DATA = Path(__file__).parent / "data"

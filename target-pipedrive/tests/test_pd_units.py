@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from target_pipedrive import contract, images, payloads
-from target_pipedrive.client import sanitize, token_cost
 from target_pipedrive.errors import BudgetExhausted
-from target_pipedrive.pacing import BurstPacer, TokenBudget
+from target_pipedrive.input import contract
+from target_pipedrive.pipedrive.client import sanitize, token_cost
+from target_pipedrive.pipedrive.pacing import BurstPacer, TokenBudget
 from target_pipedrive.settings import Settings, api_root, base_url_problem
+from target_pipedrive.write import images, payloads
 
 
 # -- settings ----------------------------------------------------------------------------------
@@ -204,7 +205,7 @@ class _NoClient:
 
 def test_resolver_converts_labels_to_ids_and_shapes_per_field_type() -> None:
     from target_pipedrive.errors import RecordError
-    from target_pipedrive.resolve import Resolver
+    from target_pipedrive.write.resolve import Resolver
 
     resolver = Resolver(_NoClient())  # type: ignore[arg-type]
     out = resolver.custom_fields("person", {"Level": "high", "Tags": ["B", "A"], "Start": "09:15",
@@ -222,7 +223,7 @@ def test_resolver_converts_labels_to_ids_and_shapes_per_field_type() -> None:
 def test_sink_input_is_plain_json_without_singer_metadata() -> None:
     from decimal import Decimal
 
-    from target_pipedrive.sinks import plain
+    from target_pipedrive.input.values import plain
 
     assert plain({"a": Decimal("3"), "b": [Decimal("20.0"), {"c": Decimal("1.5")}]}) == {"a": 3, "b": [20.0,
                                                                                                        {"c": 1.5}]}
@@ -232,7 +233,7 @@ def test_sink_input_is_plain_json_without_singer_metadata() -> None:
 def test_progress_line_shows_counts_usage_rate_and_eta() -> None:
     import io
 
-    from target_pipedrive.progress import Progress
+    from target_pipedrive.run.progress import Progress
 
     clock = [0.0]
     out = io.StringIO()
@@ -253,8 +254,8 @@ def test_crosswalk_and_reports_are_owner_only(tmp_path):
     """Both hold patient data (source keys, before-images): no group or world access."""
     import os
 
-    from target_pipedrive import report
     from target_pipedrive.crosswalk import Crosswalk
+    from target_pipedrive.workflow import report
 
     old = os.umask(0o022)
     try:
@@ -269,38 +270,3 @@ def test_crosswalk_and_reports_are_owner_only(tmp_path):
     for name in ("audit.csv", "audit.json"):
         assert (tmp_path / "report" / name).stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "report").stat().st_mode & 0o777 == 0o700
-
-
-# -- response headers --------------------------------------------------------------------------
-HEADER_BLOCKS = [
-    b"Content-Type: application/json\r\nContent-Length: 12\r\nX-RateLimit-Remaining: 39\r\n\r\n",
-    b"Set-Cookie: a=1\r\nset-cookie: b=2\r\nX-Empty:\r\nX-Spaces:   padded  \r\n\r\n",  # repeats, blanks
-    b"X-Folded: first\r\n  second part\r\n\tthird\r\nServer: sandbox\r\n\r\n",  # obsolete line folding
-    b"X-Colon: a: b: c\r\nX-Latin: caf\xe9\r\nTransfer-Encoding: chunked\n\n",  # bare LF, Latin-1 byte
-    b"",  # the connection closed before the blank line
-]
-
-
-@pytest.mark.parametrize("block", HEADER_BLOCKS)
-def test_response_headers_read_as_http_client_reads_them(block: bytes) -> None:
-    import http.client
-    import io
-
-    from target_pipedrive.transport import read_headers
-
-    ours, theirs = read_headers(io.BytesIO(block + b"body")), http.client.parse_headers(io.BytesIO(block + b"body"))
-    assert ours.items() == theirs.items()
-    assert ours.get("content-length") == theirs.get("content-length")
-    assert ours.get_all("set-cookie") == theirs.get_all("set-cookie")
-
-
-def test_response_headers_past_the_limits_are_refused_like_http_client() -> None:
-    import http.client
-    import io
-
-    from target_pipedrive.transport import read_headers
-
-    with pytest.raises(http.client.HTTPException, match="more than 100 headers"):
-        read_headers(io.BytesIO(b"".join(b"X-%d: v\r\n" % i for i in range(101)) + b"\r\n"))
-    with pytest.raises(http.client.LineTooLong):
-        read_headers(io.BytesIO(b"X-Long: " + b"v" * 70000 + b"\r\n\r\n"))

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from pd_helpers import base_config, clinic, custom_key, messages, objects, option_id, run_admin, run_inproc
 
-from target_pipedrive import normalize as n
-from target_pipedrive import verify
-from target_pipedrive.client import PipedriveClient
 from target_pipedrive.crosswalk import Crosswalk
-from target_pipedrive.kinds import Api
+from target_pipedrive.pipedrive.client import PipedriveClient
 from target_pipedrive.settings import Settings
+from target_pipedrive.workflow import normalize as n
+from target_pipedrive.workflow import verify
+from target_pipedrive.write.kinds import Api
 
 CTX = n.Context(field_names={"k1": "Referral source", "k2": "Concerns", "k3": "Balance", "k4": "History"},
                 field_types={"k1": "enum", "k2": "set", "k3": "monetary", "k4": "text"},

@@ -46,7 +46,7 @@ def tap_config(cliniko: Any, **overrides: Any) -> dict[str, Any]:
 def confirmed_map(tmp_path: Path, policies: dict[str, Any] | None = None) -> Path:
     """The packaged map, with `policies` changed, confirmed as an operator would (confirm-map)."""
     from cliniko_map.mapper import default_map_path
-    from target_pipedrive.confirm import confirm
+    from target_pipedrive.workflow.confirm import confirm
 
     text = default_map_path().read_text(encoding="utf-8")
     for name, value in (policies or {}).items():
@@ -111,8 +111,8 @@ def run_pipeline(tmp_path: Path, tap: dict[str, Any], target: dict[str, Any],
 
 def audit(target: dict[str, Any], tmp_path: Path) -> dict[str, dict[str, Any]]:
     """The audit log (what `target-pipedrive-admin report` writes), by source key."""
-    from target_pipedrive import report
     from target_pipedrive.crosswalk import Crosswalk
+    from target_pipedrive.workflow import report
 
     crosswalk = Crosswalk(target["crosswalk_url"])
     try:

@@ -14,7 +14,7 @@ import chromium as harness
 import pytest
 from chromium import SCRIPT_MARK_JS, ChromiumMissing, Rendered, open_page, require_chromium
 
-from target_pipedrive.html import BarChart, Paragraph, Table, render, write_page
+from target_pipedrive.workflow.html import BarChart, Paragraph, Table, render, write_page
 
 Open = Callable[[Path], Rendered]
 

@@ -43,7 +43,7 @@ def confirmed_map(project: Path) -> Path:
 def reviewed_map(where: Path) -> Path:
     """The packaged map, confirmed once by the operator (as `confirm-map` writes it) and kept with the
     project's files, for every worker to use."""
-    from target_pipedrive.confirm import confirm
+    from target_pipedrive.workflow.confirm import confirm
 
     confirm(None, str(where / "cliniko-map.confirmed.yaml"), str(where / "map-output"))
     return where / "cliniko-map.confirmed.yaml"

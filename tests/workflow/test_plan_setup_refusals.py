@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from target_pipedrive.confirm import confirm
 from target_pipedrive.crosswalk import Crosswalk
-from target_pipedrive.planreport import details_key
+from target_pipedrive.workflow.confirm import confirm
+from target_pipedrive.workflow.planreport import details_key
 
 ADMIN = Path(sys.executable).with_name("target-pipedrive-admin")
 WRITES = ("POST", "PATCH", "PUT", "DELETE")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from target_pipedrive.mapping import MapLoadError, is_confirmed, load_map
+from target_pipedrive.input.mapping import MapLoadError, is_confirmed, load_map
 
 BLOCK = re.compile(r"^confirmation:[^\n]*\n((?:[ \t]+[^\n]*\n|[ \t]*\n)*)", re.MULTILINE)
 

@@ -1,9 +1,7 @@
 """The input contract: which streams exist and what their records look like (schemas/*.json).
 
 Validation messages name the property path and the rule broken, never the value, so
-they can go to logs and the audit table without leaking patient data. A record passes a
-compiled yes-check first (quickcheck.py); only one it cannot vouch for is walked by
-jsonschema, which decides and words the errors.
+they can go to logs and the audit table without leaking patient data.
 """
 
 from __future__ import annotations
@@ -17,8 +15,6 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
-
-from target_pipedrive.quickcheck import Check, compile_schema
 
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -44,11 +40,6 @@ def schema(stream: str) -> dict[str, Any]:
 @cache
 def _validator(stream: str) -> Draft202012Validator:
     return Draft202012Validator(schema(stream), registry=_registry())
-
-
-@cache
-def _quick(stream: str) -> Check | None:
-    return compile_schema(schema(stream), _common().get("$defs") or {})
 
 
 def _path(error: ValidationError) -> str:
@@ -110,11 +101,8 @@ def _invalid_text(value: Any, path: str) -> list[str]:
 
 def validate(stream: str, record: dict[str, Any]) -> list[str]:
     """Value-free messages for every contract violation of `record` (empty when valid)."""
-    quick = _quick(stream)
-    problems: list[str] = []
-    if quick is None or not quick(record):
-        errors = sorted(_validator(stream).iter_errors(record), key=lambda e: list(e.absolute_path))
-        problems = [f"{_path(e)}: {_describe(e)}" for e in errors]
+    errors = sorted(_validator(stream).iter_errors(record), key=lambda e: list(e.absolute_path))
+    problems = [f"{_path(e)}: {_describe(e)}" for e in errors]
     if _has_lone_surrogate(record):  # the paths are worked out only for a record that has one
         problems += _invalid_text(record, "")
     return problems

@@ -14,10 +14,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from target_pipedrive import audit_page
 from target_pipedrive.crosswalk import WRITE_KINDS, Crosswalk
-from target_pipedrive.labels import Labels
-from target_pipedrive.sources import reconcile_line
+from target_pipedrive.input.sources import reconcile_line
+from target_pipedrive.workflow import audit_page
+from target_pipedrive.workflow.labels import Labels
 
 COLUMNS = ("stream", "source_key", "status", "action", "pipedrive_id", "error_code", "message", "warnings",
            "run_id", "at", "label", "pipedrive_url")

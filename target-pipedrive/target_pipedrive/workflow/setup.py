@@ -14,15 +14,15 @@ import logging
 from dataclasses import replace
 from typing import TextIO
 
-from target_pipedrive.client import PipedriveClient
 from target_pipedrive.crosswalk import Crosswalk
 from target_pipedrive.errors import TargetError
-from target_pipedrive.mapping import CONFIRM_HINT, is_confirmed, load_map
-from target_pipedrive.pacing import utc_day
-from target_pipedrive.planreport import latest_plan, schema_records
-from target_pipedrive.progress import Progress
+from target_pipedrive.input.mapping import CONFIRM_HINT, is_confirmed, load_map
+from target_pipedrive.pipedrive.client import PipedriveClient
+from target_pipedrive.pipedrive.pacing import utc_day
+from target_pipedrive.run.progress import Progress
 from target_pipedrive.settings import Settings
-from target_pipedrive.writer import Writer
+from target_pipedrive.workflow.planreport import latest_plan, schema_records
+from target_pipedrive.write.writer import Writer
 
 
 class SetupRefused(TargetError):

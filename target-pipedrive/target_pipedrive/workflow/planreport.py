@@ -15,11 +15,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from target_pipedrive import html
-from target_pipedrive.client import PipedriveClient
 from target_pipedrive.crosswalk import Crosswalk, now_iso
 from target_pipedrive.errors import TargetError
+from target_pipedrive.pipedrive.client import PipedriveClient
 from target_pipedrive.settings import Settings
+from target_pipedrive.workflow import html
 
 CLINIKO_PAGE = 100  # records per Cliniko list request (its maximum; tap-cliniko's default)
 CLINIKO_PER_MINUTE = 200  # Cliniko's per-user limit

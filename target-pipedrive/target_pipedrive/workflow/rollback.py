@@ -17,9 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from target_pipedrive import images
 from target_pipedrive.crosswalk import Crosswalk
-from target_pipedrive.kinds import Api, kind_for
+from target_pipedrive.write import images
+from target_pipedrive.write.kinds import Api, kind_for
 
 ORDER = ("files", "notes", "activities", "products", "persons", "activity_types", "custom_fields")
 SCHEMA = ("activity_types", "custom_fields")  # undone only when asked: other data may use them by then

@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from target_pipedrive.errors import RecordError, TargetError
-from target_pipedrive.sinks import plain
-from target_pipedrive.sources import SourceLedger
+from target_pipedrive.input.sources import SourceLedger
+from target_pipedrive.input.values import plain
 
 if TYPE_CHECKING:
     from target_pipedrive.settings import Settings
-    from target_pipedrive.writer import Writer
+    from target_pipedrive.write.writer import Writer
 
 STATE_KEY = "map_state"
 CONFIRM_HINT = ("run with mode=plan and review it, then confirm it with `target-pipedrive-admin confirm-map` "
@@ -105,7 +105,7 @@ class MapStage:
         try:
             result = self.map.apply(stream, plain(record))
         except MapRuntimeError as exc:
-            self.writer._fail(stream, key, RecordError("map_error", str(exc)))
+            self.writer.fail(stream, key, RecordError("map_error", str(exc)))
             self.sources.book(key, "failed")
             return
         self._account(stream, result, key)
@@ -131,22 +131,21 @@ class MapStage:
         if not self._started:
             return
         self.checkpoint(rollups=True)
-        audit = self.writer.ledger.audit
         waiting = self.map.pending()
         for key, reason in waiting:
-            audit(self.writer.run_id, "map", key, "held", "map_waiting", reason)
-        self.sources.settle_held(lambda stream, key: self.writer.ledger.get(stream, key) is not None)
+            self.writer.audit("map", key, "held", "map_waiting", reason)
+        self.sources.settle_held(self.writer.written)
         waiting_keys = {key for key, _ in waiting}
-        self.writer.source_counts = self.sources.counts(waiting_keys)
+        self.writer.report_sources(self.sources.counts(waiting_keys))
         if not self.dry_run:
             self.writer.crosswalk.settle_sources(self.writer.run_id, self.sources.settled(waiting_keys))
         if waiting:
-            print(f"[target-pipedrive] map: {len(waiting)} record(s) wait for a record that never arrived "
-                  "(details: target-pipedrive-admin report)", file=self.writer.progress.out, flush=True)
+            self.writer.say(f"map: {len(waiting)} record(s) wait for a record that never arrived "
+                            "(details: target-pipedrive-admin report)")
         if self.dry_run:
-            print(f"[target-pipedrive] map {self.file}: hash {self.map.digest} "
-                  f"({'confirmed' if is_confirmed(self.map) else 'NOT confirmed'}); to confirm it: {CONFIRM_HINT}.",
-                  file=self.writer.progress.out, flush=True)
+            self.writer.say(f"map {self.file}: hash {self.map.digest} "
+                            f"({'confirmed' if is_confirmed(self.map) else 'NOT confirmed'}); to confirm it: "
+                            f"{CONFIRM_HINT}.")
 
     # -- internals --------------------------------------------------------------------------------
     def _send(self, records: list[tuple[str, dict[str, Any]]], current: str | None = None) -> None:
@@ -170,13 +169,11 @@ class MapStage:
 
     def _account(self, stream: str, result: Any, current: str | None = None) -> None:
         self._send(list(result), current)
-        audit = self.writer.ledger.audit
-        run = self.writer.run_id
         for key, reason in result.skipped:
-            audit(run, stream, key, "skipped", "map_skipped", reason)
+            self.writer.audit(stream, key, "skipped", "map_skipped", reason)
             self.writer.progress.count(stream, "skipped")
             self.sources.book(key, "skipped", current)
         for key, into in result.rolled_up:
-            audit(run, stream, key, "rolled_up", "rolled_up", f"rolled up into {into}")
+            self.writer.audit(stream, key, "rolled_up", "rolled_up", f"rolled up into {into}")
             self.writer.progress.count(stream, "rolled_up")
             self.sources.book(key, "rolled_up", current)

@@ -21,9 +21,9 @@ import signal
 from collections import Counter
 from typing import Any
 
-from target_pipedrive import images
 from target_pipedrive.crosswalk import Crosswalk
-from target_pipedrive.kinds import Api, kind_for
+from target_pipedrive.write import images
+from target_pipedrive.write.kinds import Api, kind_for
 
 CRASH_ENV = "TARGET_PIPEDRIVE_CRASH_AT"  # test hook: "<point>[@<stream>]:<n>" SIGKILLs at the n-th hit
 _hits: Counter[str] = Counter()

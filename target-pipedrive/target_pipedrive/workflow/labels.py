@@ -17,7 +17,7 @@ from collections import defaultdict
 from typing import Any
 
 from target_pipedrive.crosswalk import Crosswalk
-from target_pipedrive.normalize import merge_images
+from target_pipedrive.workflow.normalize import merge_images
 
 
 def web_root(base_url: str, company_domain: str | None) -> str | None:

@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from requests import Response
+
 from target_pipedrive.errors import (
     ApiError,
     AuthError,
@@ -30,8 +32,8 @@ from target_pipedrive.errors import (
     ServiceUnavailable,
     Unreachable,
 )
-from target_pipedrive.pacing import BurstPacer, TokenBudget
-from target_pipedrive.transport import ConnectionLost, ConnectTimedOut, Response, Transport
+from target_pipedrive.pipedrive.http import ConnectionLost, ConnectTimedOut, Http
+from target_pipedrive.pipedrive.pacing import BurstPacer, TokenBudget
 
 if TYPE_CHECKING:
     from target_pipedrive.settings import Settings
@@ -114,11 +116,11 @@ class PipedriveClient:
                              save=save_tokens)
         return cls(settings.base_url, settings.api_token, budget=budget, burst_limit=settings.rate_limit_burst,
                    timeout_s=settings.request_timeout_s, max_retries=settings.max_retries,
-                   read_only=settings.dry_run, threads=settings.max_writes_in_flight)
+                   read_only=settings.dry_run)
 
     def __init__(self, base_url: str, api_token: str, *, budget: TokenBudget, burst_limit: int,
                  timeout_s: float = 60.0, max_retries: int = 8, read_only: bool = False,
-                 sleep: Callable[[float], None] = time.sleep, threads: int = 1,
+                 sleep: Callable[[float], None] = time.sleep,
                  backoff_base_s: float = 0.5, backoff_cap_s: float = 30.0) -> None:
         self.base_url = base_url.rstrip("/")
         self.budget = budget
@@ -129,9 +131,7 @@ class PipedriveClient:
         self._sleep = sleep
         self._backoff_base = backoff_base_s
         self._backoff_cap = backoff_cap_s
-        # one pool shared by the writer threads (urllib3's pools are thread-safe)
-        self._transport = Transport(self.base_url, {"x-api-token": api_token, "Accept": "application/json",
-                                                    "User-Agent": USER_AGENT}, threads)
+        self._http = Http({"x-api-token": api_token, "Accept": "application/json", "User-Agent": USER_AGENT})
         self._stats_lock = threading.Lock()
         self._stopping = threading.Event()
         self.pacer = BurstPacer(burst_limit, sleep=self.pause)
@@ -197,7 +197,7 @@ class PipedriveClient:
             with self._stats_lock:
                 self.stats.waited_s += waited
             try:
-                response = self._transport.send(method, url, params=_query(params), json_body=json_body,
+                response = self._http.send(method, url, params=_query(params), json_body=json_body,
                                                 files=files, data=data, timeout_s=self.timeout_s)
             except ConnectTimedOut:
                 failures = self._backoff(failures, "connect timeout")

@@ -13,7 +13,7 @@ from collections import defaultdict
 from typing import Any
 
 from target_pipedrive.errors import RecordError
-from target_pipedrive.kinds import Api
+from target_pipedrive.write.kinds import Api
 
 
 class ExistingIndex:

@@ -15,24 +15,23 @@ from typing import Any
 
 import click
 
-from target_pipedrive import completeness as completeness_mod
-from target_pipedrive import confirm as confirm_mod
-from target_pipedrive import planreport as planreport_mod
-from target_pipedrive import report as report_mod
-from target_pipedrive import rollback as rollback_mod
-from target_pipedrive import setup as setup_mod
-from target_pipedrive import verify as verify_mod
-from target_pipedrive.bookmarks import RELAYED_KEYS
-from target_pipedrive.client import PipedriveClient
-from target_pipedrive.crosswalk import WRITE_KINDS, Crosswalk
+from target_pipedrive.crosswalk import COMPANY_DOMAIN_KEY, WRITE_KINDS, Crosswalk
 from target_pipedrive.entry import private_files
 from target_pipedrive.errors import RecordError, StopRun, TargetError
-from target_pipedrive.kinds import Api
-from target_pipedrive.labels import web_root
-from target_pipedrive.mapping import STATE_KEY as MAP_STATE_KEY
-from target_pipedrive.pacing import utc_day
+from target_pipedrive.input.mapping import STATE_KEY as MAP_STATE_KEY
+from target_pipedrive.pipedrive.client import PipedriveClient
+from target_pipedrive.pipedrive.pacing import utc_day
+from target_pipedrive.run.bookmarks import RELAYED_KEYS
 from target_pipedrive.settings import CONFIG_SCHEMA, Settings
-from target_pipedrive.writer import COMPANY_DOMAIN_KEY
+from target_pipedrive.workflow import completeness as completeness_mod
+from target_pipedrive.workflow import confirm as confirm_mod
+from target_pipedrive.workflow import planreport as planreport_mod
+from target_pipedrive.workflow import report as report_mod
+from target_pipedrive.workflow import rollback as rollback_mod
+from target_pipedrive.workflow import setup as setup_mod
+from target_pipedrive.workflow import verify as verify_mod
+from target_pipedrive.workflow.labels import web_root
+from target_pipedrive.write.kinds import Api
 
 ENV_PREFIX = "TARGET_PIPEDRIVE_"
 

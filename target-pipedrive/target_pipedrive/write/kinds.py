@@ -13,9 +13,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from target_pipedrive.client import PipedriveClient, token_cost
 from target_pipedrive.errors import ApiError
-from target_pipedrive.payloads import has_marker
+from target_pipedrive.pipedrive.client import PipedriveClient, token_cost
+from target_pipedrive.write.payloads import has_marker
 
 RECOVERY_MARGIN = timedelta(minutes=10)  # clock skew allowance when listing "updated since the intent"
 Claimed = Callable[[list[int]], set[int]]  # which of these ids the crosswalk already maps

@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from target_pipedrive.html import BarChart, Heading, Link, Paragraph, Table, write_page
+from target_pipedrive.workflow.html import BarChart, Heading, Link, Paragraph, Table, write_page
 
 # what became of a record, in the manager's words
 WORDS = {

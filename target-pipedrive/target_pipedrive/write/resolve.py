@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from target_pipedrive.client import PipedriveClient
 from target_pipedrive.errors import RecordError
+from target_pipedrive.pipedrive.client import PipedriveClient
 
 FIELD_ENDPOINT = {"person": "/personFields", "product": "/productFields"}
 TEXT_TYPES = {"varchar", "varchar_auto", "text", "phone"}

@@ -26,10 +26,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from target_pipedrive import completeness, normalize
 from target_pipedrive.crosswalk import Crosswalk, now_iso
-from target_pipedrive.kinds import Api, kind_for
-from target_pipedrive.report import _private
+from target_pipedrive.workflow import completeness, normalize
+from target_pipedrive.workflow.report import _private
+from target_pipedrive.write.kinds import Api, kind_for
 
 BULK_THRESHOLD = 50  # from this many objects of a stream, list them instead of reading each
 COLUMNS = ("stream", "source_key", "pipedrive_id", "field", "cliniko_value", "pipedrive_value", "verdict")
@@ -232,7 +232,7 @@ def write(rows: list[Row], summary: dict[str, Any], out_dir: Path, run_id: str |
 
 
 def _completeness_blocks(summary: dict[str, Any], gaps: list[completeness.Gap]) -> list[Any]:
-    from target_pipedrive import html
+    from target_pipedrive.workflow import html
 
     found = summary.get("completeness") or {}
     if not found.get("checked"):
@@ -260,7 +260,7 @@ def _completeness_blocks(summary: dict[str, Any], gaps: list[completeness.Gap]) 
 
 def _write_html(path: Path, rows: list[Row], summary: dict[str, Any], run_id: str | None,
                 gaps: list[completeness.Gap]) -> None:
-    from target_pipedrive import html
+    from target_pipedrive.workflow import html
 
     differences = [r for r in rows if r.verdict != normalize.MATCH]
     problems = (summary.get("completeness") or {}).get("problems", 0)

@@ -19,15 +19,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from target_pipedrive import planreport
-from target_pipedrive.client import PipedriveClient
 from target_pipedrive.crosswalk import Crosswalk
-from target_pipedrive.errors import RecordError, StopRun, TargetError
-from target_pipedrive.pacing import utc_day
-from target_pipedrive.planreport import details_key
+from target_pipedrive.errors import ConfigError, RecordError, StopRun, TargetError
+from target_pipedrive.pipedrive.client import PipedriveClient
+from target_pipedrive.pipedrive.pacing import utc_day
 from target_pipedrive.settings import CONFIG_SCHEMA, Settings
 from target_pipedrive.target import TargetPipedrive
-from target_pipedrive.writer import Writer
+from target_pipedrive.workflow import planreport
+from target_pipedrive.workflow.planreport import details_key
+from target_pipedrive.write.writer import Writer
 
 DEFAULT_OUT_DIR = "output/plan"
 DEFINITION_STREAMS = ("custom_fields", "activity_types")
@@ -104,7 +104,10 @@ class PlanTarget(TargetPipedrive):
     @cached_property
     def settings(self) -> Settings:
         """Plan mode; before the first confirmation the `map` file does not exist yet: plan the packaged map."""
-        settings = Settings.from_config({**dict(self.config), "mode": "plan"})
+        try:
+            settings = Settings.from_config({**dict(self.config), "mode": "plan"})
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         if settings.map_path and not Path(settings.map_path).exists():
             print(f"[target-pipedrive] plan: {settings.map_path} (setting `map`) does not exist yet, so this plans "
                   "the packaged map; `confirm-map` writes it there once you have reviewed the plan.",
@@ -117,13 +120,7 @@ class PlanTarget(TargetPipedrive):
         created = self._writer is None
         writer = super().writer
         if created:
-            process = writer.process
-
-            def observed(stream: str, record: dict[str, Any]) -> str:
-                self.observer.see(stream, record)
-                return process(stream, record)
-
-            writer.process = observed  # type: ignore[method-assign]
+            writer.observers.append(self.observer.see)
         return writer
 
     def process_endofpipe(self) -> None:
