@@ -1,9 +1,9 @@
 """The baseline tap: tap-cliniko with the simplest singer-sdk pager (bench only).
 
 Each stream follows Cliniko's `links.next` page by page, as the SDK's HATEOAS paginator
-does out of the box: one request at a time, no prefetch, no keyset re-anchoring. Auth,
-pacing (the same 200/min pacer, else it would be refused), retries and records are the
-tap's own, so the difference measured is the paging and whatever concurrency the tap adds.
+does out of the box: no keyset re-anchoring. Auth, pacing (the same 200/min pacer, else it
+would be refused), retries and records are the tap's own, so the difference measured is the
+paging.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def plain(stream_type: type[ClinikoStream]) -> type[ClinikoStream]:
         return NextLinkPaginator()
 
     return type(f"Plain{stream_type.__name__}", (stream_type,),
-                {"get_new_paginator": get_new_paginator, "pages_ahead": 0})
+                {"get_new_paginator": get_new_paginator})
 
 
 class BaselineTap(TapCliniko):

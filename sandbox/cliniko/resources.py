@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tap_cliniko.resources import RESOURCES as CLINIKO_RESOURCES
+
 DATETIME = "datetime"
 DATE = "date"
 INT64 = "int64"
@@ -75,7 +77,7 @@ def _placeholders(template: str) -> list[str]:
 
 _TS = {"created_at": DATETIME, "updated_at": DATETIME, "id": INT64}
 
-RESOURCES: dict[str, Resource] = {r.name: r for r in [
+_DEFINED: dict[str, Resource] = {r.name: r for r in [
     Resource("patients", {
         **_TS, "accepted_privacy_policy": BOOLEAN, "archived_at": DATETIME, "date_of_birth": DATE,
         "email": STRING, "first_name": STRING, "last_name": STRING, "old_reference_id": STRING,
@@ -254,6 +256,16 @@ RESOURCES: dict[str, Resource] = {r.name: r for r in [
         Link("patient_attachments", "/patient_cases/{id}/patient_attachments"),
     )),
 ]}
+
+
+# The one list of Cliniko resources (tap-cliniko's resources.py) says what the sandbox serves; `settings` is
+# one object, not a list (api.py serves it). A resource in that list without a definition here is a mistake.
+_MISSING = [r.name for r in CLINIKO_RESOURCES if r.name != "settings" and r.name not in _DEFINED]
+_EXTRA = sorted(set(_DEFINED) - {r.name for r in CLINIKO_RESOURCES})
+if _MISSING or _EXTRA:
+    raise RuntimeError(f"the sandbox's resources differ from tap_cliniko.resources: missing {_MISSING}, "
+                       f"not listed there {_EXTRA}")
+RESOURCES: dict[str, Resource] = _DEFINED
 
 
 def column_sql(name: str) -> str:

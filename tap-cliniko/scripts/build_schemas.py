@@ -21,28 +21,10 @@ from typing import Any
 
 import yaml
 
-STREAM_COMPONENTS = {
-    "patients": "Patient",
-    "practitioners": "Practitioner",
-    "users": "User",
-    "businesses": "Business",
-    "appointment_types": "AppointmentType",
-    "appointment_type_billable_items": "AppointmentTypeBillableItem",
-    "individual_appointments": "IndividualAppointment",
-    "group_appointments": "GroupAppointment",
-    "attendees": "Attendee",
-    "treatment_notes": "TreatmentNote",
-    "invoices": "Invoice",
-    "invoice_items": "InvoiceItem",
-    "products": "Product",
-    "billable_items": "BillableItem",
-    "patient_attachments": "PatientAttachment",
-    "communications": "Communication",
-    "contacts": "Contact",
-    "medical_alerts": "MedicalAlert",
-    "patient_cases": "PatientCase",
-    "settings": "Settings",
-}
+from tap_cliniko.resources import RESOURCES
+
+# stream -> its component in the spec, from the one list of Cliniko resources
+STREAM_COMPONENTS = {resource.name: resource.component for resource in RESOURCES}
 REQUIRED = {"id", "updated_at"}
 ONE_RECORD_LINK = re.compile(r"/v1/[a-z_]+/\d+$")
 # Links the spec gives no example for but which point at one record.

@@ -12,6 +12,9 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Any
+
+from requests.adapters import HTTPAdapter
 
 WINDOW_S = 60.0
 # Cliniko timestamps a request when it arrives, later than we send it by a varying
@@ -60,3 +63,15 @@ class RequestPacer:
             if wait > 0:
                 self.waited_s += wait
                 self._sleep(wait)
+
+
+class PacedAdapter(HTTPAdapter):
+    """requests' transport with the pacer in front: a session it is mounted on cannot send past the limit."""
+
+    def __init__(self, pacer: RequestPacer) -> None:
+        super().__init__()
+        self.pacer = pacer
+
+    def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        self.pacer.acquire()
+        return super().send(request, *args, **kwargs)

@@ -16,12 +16,15 @@ Two request shapes:
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import ParseResult, parse_qs, urlencode, urlparse
 
 import msgspec
 from singer_sdk.pagination import BaseHATEOASPaginator
+
+_PARSED: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()  # response -> its JSON, while it lives
 
 
 def page_body(response: Any) -> Any:
@@ -31,14 +34,14 @@ def page_body(response: Any) -> Any:
     (a lone surrogate escape, bytes that are not UTF-8, NaN) goes to requests' parser, which
     decides as before: those rows still arrive, or the page is "not valid JSON".
     """
-    body = getattr(response, "_parsed_body", None)
+    body = _PARSED.get(response)
     if body is None:
         content = getattr(response, "content", None)
         try:
             body = msgspec.json.decode(content) if isinstance(content, bytes) else response.json()
         except (msgspec.MsgspecError, UnicodeDecodeError):
             body = response.json()  # ValueError (not JSON) is not kept: raised each time
-        response._parsed_body = body
+        _PARSED[response] = body
     return body
 
 

@@ -1,5 +1,6 @@
-"""The Cliniko streams. Schemas are data (schemas/*.json, derived from Cliniko's spec);
-streams with no behaviour of their own are a table (PLAIN_STREAMS)."""
+"""The Cliniko streams. Schemas are data (schemas/*.json, derived from Cliniko's spec); the
+resources, their order and how sample mode keeps their rows are data too (resources.py): a stream
+class is written only for a resource with behaviour of its own."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from singer_sdk.pagination import SinglePagePaginator
 from tap_cliniko import schemas
 from tap_cliniko.attachments import AttachmentStore, fetch_to
 from tap_cliniko.client import ClinikoStream
+from tap_cliniko.resources import RESOURCES, ClinikoResource
 from tap_cliniko.rows import valid_text
 
 SCHEMAS = SchemaDirectory(schemas)
@@ -69,7 +71,6 @@ class PatientAttachmentsStream(_Stream):
     """Attachment metadata; with `attachments_dir` also the bytes, as `local_path` + `sha256`."""
 
     name = "patient_attachments"
-    sample_by = "patient"
 
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any] | None:
         processed = super().post_process(row, context)
@@ -81,7 +82,7 @@ class PatientAttachmentsStream(_Stream):
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """Downloads run on a few threads (all through the one pacer); records leave in their order,
         so the bookmark never passes an attachment that is not on disk yet."""
-        store: AttachmentStore | None = self._tap.attachment_store  # type: ignore[attr-defined]
+        store: AttachmentStore | None = self.cliniko_tap.attachment_store
         records = super().get_records(context)
         yield from (records if store is None else store.attach_all(records, self._download))
 
@@ -92,7 +93,6 @@ class PatientAttachmentsStream(_Stream):
             request = requests.Request("GET", url, headers=self.http_headers)
             prepared = self.requests_session.prepare_request(request)
             prepared.prepare_auth(self.authenticator)
-            self.pacer.acquire()
             first = self.requests_session.send(prepared, timeout=self.timeout, allow_redirects=False, stream=True)
             self.validate_response(first)
             try:
@@ -104,32 +104,11 @@ class PatientAttachmentsStream(_Stream):
         return self.request_decorator(lambda *_: attempt())()
 
 
-def _plain(name: str, sample_by: str | None = None) -> type[ClinikoStream]:
+def _plain(resource: ClinikoResource) -> type[ClinikoStream]:
     """A list endpoint with nothing special beyond its name and how sample mode keeps rows."""
-    class_name = "".join(part.title() for part in name.split("_")) + "Stream"
-    return type(class_name, (_Stream,), {"name": name, "sample_by": sample_by, "__module__": __name__})
+    class_name = "".join(part.title() for part in resource.name.split("_")) + "Stream"
+    return type(class_name, (_Stream,), {"name": resource.name, "__module__": __name__})
 
-
-# name → how `sample_patients` decides a row belongs to the sample (None: reference data, kept whole)
-PLAIN_STREAMS: dict[str, str | None] = {
-    "users": None,
-    "businesses": None,
-    "appointment_types": None,
-    "appointment_type_billable_items": None,
-    "billable_items": None,
-    "products": None,
-    "contacts": None,
-    "patients": None,  # sampled by its own id (see sampling.py)
-    "patient_cases": "patient",
-    "medical_alerts": "patient",
-    "group_appointments": "booking",
-    "individual_appointments": "patient",
-    "attendees": "patient",
-    "treatment_notes": "patient",
-    "invoices": "patient",
-    "invoice_items": "invoice",
-    "communications": "patient",
-}
 
 _SPECIAL: dict[str, type[ClinikoStream]] = {
     "settings": SettingsStream,
@@ -137,18 +116,6 @@ _SPECIAL: dict[str, type[ClinikoStream]] = {
     "patient_attachments": PatientAttachmentsStream,
 }
 
-#: Sync order: what a loader needs first comes first (settings and people before the
-#: records that point at them, group appointments before their attendees, invoices
-#: before their items), so a migration target rarely has to hold a child back. The
-#: appointment types' billable-item rows (their price) come just before the types, so a
-#: type is priced from all of them when it arrives.
-SYNC_ORDER = [
-    "settings", "users", "practitioners", "businesses", "appointment_type_billable_items", "appointment_types",
-    "billable_items", "products",
-    "contacts", "patients", "patient_cases", "medical_alerts", "group_appointments", "individual_appointments",
-    "attendees", "treatment_notes", "invoices", "invoice_items", "patient_attachments", "communications",
-]
-
-STREAM_TYPES: list[type[ClinikoStream]] = [
-    _SPECIAL[name] if name in _SPECIAL else _plain(name, PLAIN_STREAMS[name]) for name in SYNC_ORDER
-]
+#: One stream per Cliniko resource, in the sync order of resources.py.
+STREAM_TYPES: list[type[ClinikoStream]] = [_SPECIAL.get(r.name) or _plain(r) for r in RESOURCES]
+SYNC_ORDER: list[str] = [stream_type.name for stream_type in STREAM_TYPES]

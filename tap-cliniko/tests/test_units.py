@@ -12,9 +12,10 @@ import requests
 from tap_cliniko.attachments import safe_file_name
 from tap_cliniko.pacing import RequestPacer
 from tap_cliniko.pagination import Cursor, KeysetPaginator, page_body
+from tap_cliniko.resources import BY_NAME, RESOURCES
 from tap_cliniko.rows import RowShape, add_link_ids, link_id, may_hold_surrogates, valid_text
 from tap_cliniko.settings import api_base_url, insecure_base_url, shard_of
-from tap_cliniko.streams import SYNC_ORDER
+from tap_cliniko.streams import STREAM_TYPES, SYNC_ORDER
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "tap_cliniko" / "schemas"
 
@@ -63,6 +64,19 @@ def test_every_schema_link_gets_an_id_column() -> None:
     assert row["practitioner_id"] == "5"
     assert row["business_id"] is None  # absent relation: present as null, never guessed
     assert "attendees_id" not in row  # to-many links are not foreign keys
+
+
+def test_the_one_list_of_resources_makes_the_streams_in_its_order() -> None:
+    assert SYNC_ORDER == [r.name for r in RESOURCES] and len(set(SYNC_ORDER)) == len(SYNC_ORDER)
+    assert [t.name for t in STREAM_TYPES] == SYNC_ORDER
+    for resource in RESOURCES:
+        assert set(resource.parents) <= set(BY_NAME), resource.name
+        # a row sampled by its patient or invoice belongs to that parent (what the map holds it back for)
+        owner = {"patient": "patients", "invoice": "invoices"}.get(resource.sample_by or "")
+        assert owner is None or owner in resource.parents, resource.name
+        # parents come first, but for the price rows of appointment types, read just before them on purpose
+        late = [p for p in resource.parents if SYNC_ORDER.index(p) > SYNC_ORDER.index(resource.name)]
+        assert late == [] or (resource.name, late) == ("appointment_type_billable_items", ["appointment_types"])
 
 
 def test_schemas_are_complete_and_keyed() -> None:

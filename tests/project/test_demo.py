@@ -36,6 +36,6 @@ def test_demo_and_the_commands_it_suggests(tmp_path: Path) -> None:
     assert (project / "output" / "demo" / "report" / "audit.html").is_file()
     runs = meltano(project, clean_env(), suggested[1])
     assert runs.returncode == 0, runs.stderr[-2000:]
-    assert [line.split()[1:3] for line in runs.stdout.splitlines()] == [["apply", "ok"]], runs.stdout
+    assert [line.split()[1:3] for line in runs.stdout.splitlines()] == [["migration", "ok"]], runs.stdout
 
     assert exposed(project, "output") == [] and open_modes(project, "output") == [], open_modes(project, "output")

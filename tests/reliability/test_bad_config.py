@@ -187,18 +187,17 @@ def test_read_only_output_folder_is_refused_before_any_write(tmp_path: Path, emp
     assert list(read_only.iterdir()) == []
 
 
-def test_unreachable_pipedrive_stops_early_with_one_sentence(tmp_path: Path, tap_output: str) -> None:
-    """Nothing can be written; the records wait in the crosswalk for the next run (exit 75: try again later)."""
+def test_unreachable_pipedrive_stops_at_once_with_one_sentence(tmp_path: Path, tap_output: str) -> None:
+    """A Pipedrive never reached this run is a setting to fix (base_url), said at once: exit 2, no retries, and
+    nothing is recorded as written, so the next run with the right base_url sends every record."""
     nowhere = type("Nowhere", (), {"api_token": "t" * 40, "base_url": "http://127.0.0.1:9"})()
     target = target_config(nowhere, tmp_path)
     run = run_target(target, tap_output, tmp_path, timeout=60)
-    assert run.returncode == 75 and "Traceback" not in run.stderr, run.stderr[-2000:]
-    stopped = [line for line in run.stderr.splitlines() if "STOPPED EARLY" in line]
-    assert len(stopped) == 1 and "Pipedrive kept failing (ConnectionError)" in stopped[0], run.stderr[-2000:]
-    assert "t" * 40 not in run.stderr
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr[-2000:]
+    assert "Cannot reach Pipedrive at http://127.0.0.1:9" in sentence(run.stderr, "target-pipedrive")
+    assert "Retrying" not in run.stderr and "t" * 40 not in run.stderr
     rows = audit(target, tmp_path)
-    patients = [r for key, r in rows.items() if key.startswith("cliniko:patient:")]
-    assert len(patients) == 2 and {r["status"] for r in patients} == {"deferred"}, patients
+    assert not [key for key, r in rows.items() if r["status"] == "migrated"], rows
 
 
 def test_a_crosswalk_of_another_pipedrive_account_is_refused(tmp_path: Path, tap_output: str,

@@ -81,7 +81,7 @@ def test_rollback_then_redo_gives_the_exact_contents_and_verify_checks_cliniko(t
         cliniko.admin("POST", "/_admin/mutate", {"resource": "patients", "id": patient["id"],
                                                  "set": {"last_name": "Rolledback"}})
         assert attempt(env, PIPELINE, log).returncode == 0
-        delta = [run_id for run_id, kind, status in runs(env) if kind == "apply"][-1]
+        delta = [run_id for run_id, kind, status in runs(env) if kind == "delta"][-1]
         undo = attempt(env, ("invoke", "target-pipedrive:rollback", "--run", delta, "--yes"), log)
         assert undo.returncode == 0, undo.stderr_tail
         assert "--full-refresh" in undo.output  # the rollback itself says what the next run needs

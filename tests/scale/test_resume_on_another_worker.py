@@ -40,7 +40,7 @@ from pipeline_helpers import (
     usage,
 )
 from sqlalchemy import create_engine, text
-from workers import checkout, confirmed_map, deploy_map, lose, reviewed_map, worker_env
+from workers import checkout, confirmed_map, deploy_map, lose, output, reviewed_map, worker_env
 
 STOPS = {  # signal -> (where A is stopped, who receives it)
     "SIGKILL": (signal.SIGKILL, Point("attachments", "POST /v1/files", 9), "group"),
@@ -70,7 +70,7 @@ def test_migration_stopped_on_one_worker_is_finished_on_another(tmp_path: Path, 
         log = tmp_path / "pipeline.log"
         stopped = stop_at(on_a, PIPELINE, log, point, signum, whom, cliniko, pipedrive)
         assert stopped.returncode != 0
-        assert staged_files(a / "output" / "attachments"), "A stopped before it had staged an attachment"
+        assert staged_files(output(a) / "attachments"), "A stopped before it had staged an attachment"
         lose(a)
 
         before = writes(pipedrive)
@@ -89,9 +89,9 @@ def test_migration_stopped_on_one_worker_is_finished_on_another(tmp_path: Path, 
 
         finished = attempt(on_b, rerun, log)
         assert finished.returncode == 0, finished.stderr_tail
-        assert staged_files(b / "output" / "attachments"), "B staged the attachments A had not sent"
+        assert staged_files(output(b) / "attachments"), "B staged the attachments A had not sent"
         document = assert_migrated_exactly(cliniko, pipedrive, on_b, tmp_path / "report")
-        assert not (b / "output" / "crosswalk.sqlite").exists()  # the crosswalk is the shared one
+        assert not (output(b) / "crosswalk.sqlite").exists()  # the crosswalk is the shared one
         print(f"{name} on A at {point}; B finished: {document['reconciliation']['line']}")
     finally:
         cliniko.stop()
@@ -130,7 +130,7 @@ def test_budget_stop_on_one_worker_is_finished_on_another(tmp_path: Path, postgr
             first.stderr_tail
         spooled = spooled_files(postgres_url)
         assert len(spooled) > 40  # attachments and communications CSVs, each where A staged it
-        assert all(Path(p).is_relative_to(volume if staged else a / "output") for p in spooled.values()), spooled
+        assert all(Path(p).is_relative_to(volume if staged else output(a)) for p in spooled.values()), spooled
         lose(a)
 
         finished = attempt(on_b, PIPELINE, log)

@@ -35,9 +35,14 @@ def worker_env(env: dict[str, str], project: Path, **settings: str) -> dict[str,
     return {**out, "MELTANO_PROJECT_ROOT": str(project), **settings}
 
 
+def output(project: Path) -> Path:
+    """That worker's files of meltano.yml's default environment (`output/<environment>/`)."""
+    return project / "output" / "sandbox"
+
+
 def confirmed_map(project: Path) -> Path:
-    """Where meltano.yml's sandbox environment keeps the confirmed map (`map`) on that worker."""
-    return project / "output" / "cliniko-map.confirmed.yaml"
+    """Where meltano.yml keeps the confirmed map (`map`) on that worker."""
+    return output(project) / "cliniko-map.confirmed.yaml"
 
 
 def reviewed_map(where: Path) -> Path:

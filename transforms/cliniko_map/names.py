@@ -1,18 +1,13 @@
-"""The two vocabularies the map sits between: tap-cliniko's streams and target-pipedrive's
-input contract (its streams and their fields). A test checks these against both packages."""
+"""The two vocabularies the map sits between: tap-cliniko's streams (its resources.py, the one list
+of Cliniko resources) and target-pipedrive's input contract (its streams and their fields, which a
+test checks against the target's package)."""
 
 from __future__ import annotations
 
+from tap_cliniko.resources import RESOURCES
+
 # Cliniko stream -> the singular used in source keys (cliniko:<singular>:<id>).
-CLINIKO_STREAMS: dict[str, str] = {
-    "settings": "settings", "practitioners": "practitioner", "users": "user", "businesses": "business",
-    "appointment_types": "appointment_type", "appointment_type_billable_items": "appointment_type_billable_item",
-    "billable_items": "billable_item", "products": "product",
-    "contacts": "contact", "patients": "patient", "patient_cases": "patient_case", "medical_alerts": "medical_alert",
-    "individual_appointments": "individual_appointment", "attendees": "attendee",
-    "group_appointments": "group_appointment", "treatment_notes": "treatment_note", "invoices": "invoice",
-    "invoice_items": "invoice_item", "communications": "communication", "patient_attachments": "patient_attachment",
-}
+CLINIKO_STREAMS: dict[str, str] = {resource.name: resource.singular for resource in RESOURCES}
 
 # target-pipedrive contract stream -> its record properties (source_key included).
 CONTRACT: dict[str, frozenset[str]] = {
