@@ -223,3 +223,33 @@ def test_a_role_that_may_not_create_the_schema_is_told_so_in_one_sentence(
     assert str(caught.value) == (f"crosswalk_url: cannot open the crosswalk database postgresql+psycopg://"
                                  f"clinic_reader:***@127.0.0.1:{postgres_server.port}/{database} "
                                  f"(permission denied for database {database}).")
+
+
+def test_recent_rows_never_answer_with_a_row_older_than_the_database(crosswalk: Crosswalk) -> None:
+    """The rows kept in memory follow every change: a write, a rollback's restore, a hash touch; and a row
+    read while another changed is not kept (it may be older than the change)."""
+    run = crosswalk.start_run("migration")
+    crosswalk.commit_write(run, "persons", "cliniko:patient:1", 11, "created", "h1", None, {"name": "A"})
+    assert crosswalk.get("persons", "cliniko:patient:1")["pipedrive_id"] == 11  # kept from the write
+    first = crosswalk.get("persons", "cliniko:patient:1")
+    crosswalk.commit_write(run, "persons", "cliniko:patient:1", 12, "updated", "h2", {"name": "A"}, {"name": "B"})
+    assert (crosswalk.get("persons", "cliniko:patient:1")["pipedrive_id"], first["pipedrive_id"]) == (12, 11)
+    crosswalk.touch(run, "persons", "cliniko:patient:1", "h3")
+    assert crosswalk.get("persons", "cliniko:patient:1")["payload_hash"] == "h3"
+    crosswalk.restore_mapping("persons", "cliniko:patient:1", None)
+    assert crosswalk.get("persons", "cliniko:patient:1") is None
+
+    stale_read_at = crosswalk.recent.generation
+    crosswalk.commit_write(run, "persons", "cliniko:patient:2", 21, "created", "h", None, None)
+    crosswalk.recent.put(("persons", "cliniko:patient:3"), {"pipedrive_id": 99}, stale_read_at)
+    assert crosswalk.recent.get(("persons", "cliniko:patient:3")) is None  # read before a change: not kept
+
+
+def test_a_held_record_written_later_is_no_longer_pending_though_the_run_began_with_none(
+        crosswalk: Crosswalk) -> None:
+    run = crosswalk.start_run("migration")
+    crosswalk.commit_write(run, "persons", "cliniko:patient:1", 11, "created", "h1", None, None)  # none parked
+    crosswalk.hold(run, "notes", "cliniko:treatment_note:5", {"source_key": "cliniko:treatment_note:5"}, "held")
+    assert [r["source_key"] for r in crosswalk.pending_rows()] == ["cliniko:treatment_note:5"]
+    crosswalk.commit_write(run, "notes", "cliniko:treatment_note:5", 7, "created", "h", None, None)
+    assert crosswalk.pending_rows() == []

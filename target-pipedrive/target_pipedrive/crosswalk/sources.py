@@ -12,10 +12,13 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from target_pipedrive.crosswalk.tables import EPOCH_KEY, now_iso, pending, sources, xwalk
+
+_DELETE_SOURCE = delete(sources).where(and_(sources.c.stream == bindparam("k_stream"),
+                                             sources.c.source_key == bindparam("k_key")))  # built once
 
 
 class SourceRecords:
@@ -34,8 +37,7 @@ class SourceRecords:
         at = now_iso()
         latest = {(stream, key): status for stream, key, status in settled}
         with self._tx() as c:
-            for stream, key in latest:
-                c.execute(delete(sources).where(and_(sources.c.stream == stream, sources.c.source_key == key)))
+            c.execute(_DELETE_SOURCE, [{"k_stream": stream, "k_key": key} for stream, key in latest])
             c.execute(insert(sources), [{"stream": stream, "source_key": key, "status": status, "run_id": run_id,
                                          "at": at} for (stream, key), status in latest.items()])
 

@@ -21,8 +21,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from requests import Response
-
 from target_pipedrive.errors import (
     ApiError,
     AuthError,
@@ -33,6 +31,7 @@ from target_pipedrive.errors import (
     Unreachable,
 )
 from target_pipedrive.pipedrive.http import ConnectionLost, ConnectTimedOut, Http
+from target_pipedrive.pipedrive.http import Reply as Response
 from target_pipedrive.pipedrive.pacing import BurstPacer, TokenBudget
 
 if TYPE_CHECKING:
@@ -131,7 +130,8 @@ class PipedriveClient:
         self._sleep = sleep
         self._backoff_base = backoff_base_s
         self._backoff_cap = backoff_cap_s
-        self._http = Http({"x-api-token": api_token, "Accept": "application/json", "User-Agent": USER_AGENT})
+        self._http = Http(self.base_url, {"x-api-token": api_token, "Accept": "application/json",
+                                          "User-Agent": USER_AGENT})
         self._stats_lock = threading.Lock()
         self._stopping = threading.Event()
         self.pacer = BurstPacer(burst_limit, sleep=self.pause)
