@@ -71,7 +71,8 @@ def _r(value: float | None) -> float | None:
 
 
 def targets(results: dict[str, Any]) -> dict[str, Any]:
-    """Issue 7's targets: benchmarks to read, not tests that stop the build."""
+    """Issue 7's targets (the target's objects/s from issue 16: above the fastest real limit, 240 requests/s):
+    benchmarks to read, not tests that stop the build."""
     m = results["machinery"]
     small_target = m["small"]["target"]
     rows = {
@@ -80,7 +81,7 @@ def targets(results: dict[str, Any]) -> dict[str, Any]:
         "failed_records == 0": small_target["extra"].get("failed"),
         "large_clinic_tap_peak_rss_mb < 300": m["large"]["peak_rss_mb"],
         "tap_records_per_s >= 5000": round(m["standard"]["records"] / m["standard"]["seconds"]),
-        "target_objects_per_s >= 500": m["standard_target"]["objects_per_s"],
+        "target_objects_per_s >= 300": m["standard_target"]["objects_per_s"],
     }
     checks = {
         "cliniko_allowed_ratio >= 0.9": lambda v: v is not None and v >= 0.9,
@@ -88,7 +89,7 @@ def targets(results: dict[str, Any]) -> dict[str, Any]:
         "failed_records == 0": lambda v: v == 0,
         "large_clinic_tap_peak_rss_mb < 300": lambda v: v < 300,
         "tap_records_per_s >= 5000": lambda v: v >= 5000,
-        "target_objects_per_s >= 500": lambda v: v is not None and v >= 500,
+        "target_objects_per_s >= 300": lambda v: v is not None and v >= 300,
     }
     return {name: {"value": value, "met": bool(checks[name](value))} for name, value in rows.items()}
 
@@ -156,8 +157,9 @@ def markdown(s: Scenario, results: dict[str, Any]) -> str:
                  f"{tgt['peak_rss_mb']:.0f} |")
     if std.get("baseline_tap"):
         base = std["baseline_tap"]
-        lines += ["", f"Tap with pages fetched ahead / baseline tap (one page at a time), standard clinic, limits off: "
-                      f"{_ratio(std['records'] / std['seconds'], base['records'] / base['seconds'])} records/s."]
+        ratio = _ratio(std["records"] / std["seconds"], base["records"] / base["seconds"])
+        lines += ["", f"Tap (keyset pages) / baseline tap (the SDK's `links.next` pager), standard clinic, limits off, "
+                      f"one after the other: {ratio} records/s."]
     settled = [mb for t, mb in std["rss_timeline_mb"] if t >= 10]
     if settled:
         lines += ["", f"Tap RSS during the standard clinic's full read, sampled every 0.5 s from 10 s to the end: "

@@ -106,7 +106,7 @@ def machinery_read(s: Scenario, work: Path, size: str, window_s: float | None) -
         config.pop("attachments_dir")  # records only: attachment bytes are counted as requests below
         run, _ = run_tap(plugins.TAP, config, cliniko, work, f"{size}-tap", timeout_s=window_s)
         baseline = None
-        if window_s is None:  # the whole clinic again with the SDK's pager: pages one at a time, no prefetch
+        if window_s is None:  # the whole clinic again with the SDK's plain `links.next` pager
             log(f"{size} clinic, limits off: baseline tap")
             baseline, _ = run_tap(plugins.BASELINE_TAP, config, cliniko, work, f"{size}-baseline_tap")
     return {**run.as_dict(), "complete": window_s is None, "sandbox_start_s": round(ready_s, 1),

@@ -159,3 +159,19 @@ def test_reporting_reads_match_the_spec(pipedrive_sandbox, pipedrive_specs):
     exercise_reads(pipedrive_sandbox)
     validator.assert_clean()
     assert validator.checked == 36
+
+
+def test_the_targets_token_costs_match_the_spec_for_every_id_it_sends(pipedrive_specs):
+    """Every operation the target prices is priced as the official specs' `x-token-cost` says, whether the id
+    is a real one or a plan's stand-in for an object it would create (negative)."""
+    from target_pipedrive.pipedrive.client import DEFAULT_COST, TOKEN_COSTS, token_cost
+
+    spec = pipedrive_specs.token_costs()
+    for (method, version, path), cost in TOKEN_COSTS.items():
+        assert spec.get((version, method, path)) == cost, f"{method} /{version}{path}"
+        for an_id in ("123", "-5", "0"):
+            sent = path.replace("{id}", an_id)
+            assert token_cost(method, version, sent) == cost, f"{method} /{version}{sent}"
+    assert token_cost("PATCH", "v2", "/persons/-5") == 5  # the rollup update a plan counts
+    assert token_cost("PATCH", "v2", "/persons/abc") == DEFAULT_COST  # not an id: the expensive end
+    assert token_cost("POST", "v2", "/deals") == DEFAULT_COST  # an operation the target does not price

@@ -42,7 +42,7 @@ MAX_RATE_LIMIT_RETRIES = 40
 USER_AGENT = "target-pipedrive/0.1 (+singer-sdk)"
 
 # (method, version, path template) -> x-token-cost from the official specs
-_COSTS: dict[tuple[str, str, str], int] = {
+TOKEN_COSTS: dict[tuple[str, str, str], int] = {
     ("GET", "v2", "/persons"): 10, ("POST", "v2", "/persons"): 5, ("GET", "v2", "/persons/{id}"): 1,
     ("PATCH", "v2", "/persons/{id}"): 5, ("DELETE", "v2", "/persons/{id}"): 3,
     ("GET", "v2", "/persons/search"): 20,
@@ -59,15 +59,17 @@ _COSTS: dict[tuple[str, str, str], int] = {
     ("PUT", "v1", "/activityTypes/{id}"): 10, ("DELETE", "v1", "/activityTypes/{id}"): 6,
 }
 for _entity in ("personFields", "productFields"):
-    _COSTS.update({("GET", "v1", f"/{_entity}"): 20, ("POST", "v1", f"/{_entity}"): 10,
+    TOKEN_COSTS.update({("GET", "v1", f"/{_entity}"): 20, ("POST", "v1", f"/{_entity}"): 10,
                    ("PUT", "v1", f"/{_entity}/{{id}}"): 10, ("DELETE", "v1", f"/{_entity}/{{id}}"): 6,
                    ("GET", "v1", f"/{_entity}/{{id}}"): 2})
 DEFAULT_COST = 20  # unknown operation: assume the expensive end
 
 
 def token_cost(method: str, version: str, path: str) -> int:
-    template = re.sub(r"/\d+(?=/|$)", "/{id}", path)
-    return _COSTS.get((method, version, template), DEFAULT_COST)
+    """What Pipedrive charges for one request. An id is any integer segment: a plan's stand-in ids for objects
+    it would create are negative (`/persons/-5`), and are priced as the real request would be."""
+    template = re.sub(r"/-?\d+(?=/|$)", "/{id}", path)
+    return TOKEN_COSTS.get((method, version, template), DEFAULT_COST)
 
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
