@@ -50,16 +50,16 @@ class Env:
     """One output's evaluation: the record, the map's memory and clock, and its vars
     (name -> compiled spec), each computed on first use."""
 
-    __slots__ = ("_vars", "now", "planning", "record", "state", "var_fns")
+    __slots__ = ("memo", "now", "planning", "record", "state", "var_fns")
 
     def __init__(self, record: dict[str, Any], state: State, now: datetime, var_fns: dict[str, Value],
                  planning: bool = False) -> None:
         self.record, self.state, self.now, self.var_fns = record, state, now, var_fns
         self.planning = planning
-        self._vars: dict[str, Any] = {}
+        self.memo: dict[str, Any] = {}
 
     def var(self, name: str) -> Any:
-        values = self._vars
+        values = self.memo
         if name in values:
             return values[name]
         value = values[name] = self.var_fns[name](self)
@@ -137,14 +137,14 @@ def _from(path: tuple[str, ...]) -> Value:
 def _var(name: str, path: tuple[str, ...]) -> Value:
     if not path:
         def whole(env: Env) -> Any:
-            values = env._vars
+            values = env.memo
             return values[name] if name in values else env.var(name)
         return whole
     if len(path) == 1:
         (key,) = path
 
         def member(env: Env) -> Any:
-            values = env._vars
+            values = env.memo
             value = values[name] if name in values else env.var(name)
             return value.get(key) if isinstance(value, dict) else None
         return member
@@ -230,7 +230,7 @@ def _call_factory(kinds: tuple[str, ...], names: tuple[str | None, ...]) -> Call
     if "field" in kinds:
         body += ["rec = env.record", "rec_is_dict = isinstance(rec, dict)"]
     if "var" in kinds or "member" in kinds:
-        body.append("memo = env._vars")
+        body.append("memo = env.memo")
     passed = []
     for i, (kind, name) in enumerate(zip(kinds, names, strict=True)):
         if kind == "member":
