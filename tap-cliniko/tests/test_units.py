@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import requests
@@ -93,10 +93,15 @@ def test_schemas_are_complete_and_keyed() -> None:
 URL = "http://h/v1/patients?per_page=2&page=1&q%5B%5D=archived_at%3A%2A"
 
 
-def _response(rows: list[dict], has_next: bool, url: str = URL) -> SimpleNamespace:
+def _response(rows: list[dict], has_next: bool, url: str = URL) -> requests.Response:
+    """A real response, as the SDK hands it to the paginator."""
     links = {"self": url, **({"next": url + "&page=2"} if has_next else {})}
-    body = {"patients": rows, "total_entries": 9, "links": links}
-    return SimpleNamespace(json=lambda: body, request=SimpleNamespace(url=url))
+    response = requests.Response()
+    response.status_code = 200
+    response.raw = io.BytesIO(json.dumps({"patients": rows, "total_entries": 9, "links": links}).encode())
+    response.request = requests.Request("GET", url).prepare()
+    response.url = url
+    return response
 
 
 def test_paginator_reanchors_on_last_row_instead_of_page_number() -> None:

@@ -7,6 +7,8 @@ project's own sentence must be among its last lines (only Meltano's closing line
 with no Python traceback anywhere (neither plugin's, nor Meltano's pipe handling when the
 target stops while the tap still writes), and a non-zero exit. A host that cannot be reached
 at all on a run's first request is a setting to fix: said at once, never retried for minutes.
+When the target stops first, Meltano must stop the tap with it: those cases pace the tap so
+slowly that reading the small clinic would take minutes, and the run must end well before.
 The cases run two at a time (each with its own crosswalk and Meltano database).
 """
 
@@ -36,6 +38,11 @@ class Case:
     change: Callable[[dict[str, str], Path], None]  # what is wrong, set in the run's environment
     sentence: str  # part of the project's one sentence
     code: int | None = None  # the plugin's own exit code, when Meltano logs it
+    target_stops_first: bool = False  # the tap would go on reading: the run's end proves it was stopped
+
+
+SLOW_TAP = "5"  # requests per minute: the small clinic's ~50 requests would take the tap ten minutes
+STOPPED_WITH_THE_TARGET_S = 120  # loose on purpose (a loaded machine), far below the slow tap's minutes
 
 
 def _typo_map(env: dict[str, str], tmp: Path) -> None:
@@ -58,11 +65,12 @@ CASES: dict[str, Case] = {
     "Cliniko refuses connections": Case(lambda env, _: env.update(TAP_CLINIKO_BASE_URL="http://127.0.0.1:9/v1"),
                                         "tap-cliniko: Cannot reach Cliniko at http://127.0.0.1:9/v1"),
     "wrong Pipedrive token": Case(lambda env, _: env.update(TARGET_PIPEDRIVE_API_TOKEN="not-the-token"),
-                                  "target-pipedrive: Pipedrive rejected the API token"),
+                                  "target-pipedrive: Pipedrive rejected the API token", target_stops_first=True),
     "Pipedrive refuses connections": Case(lambda env, _: env.update(TARGET_PIPEDRIVE_BASE_URL="http://127.0.0.1:9"),
-                                          "target-pipedrive: Cannot reach Pipedrive at http://127.0.0.1:9"),
-    "a typo in the map": Case(_typo_map, "unknown function 'clena'"),
-    "an unconfirmed map": Case(_unconfirmed_map, "was changed since it was confirmed"),
+                                          "target-pipedrive: Cannot reach Pipedrive at http://127.0.0.1:9",
+                                          target_stops_first=True),
+    "a typo in the map": Case(_typo_map, "unknown function 'clena'", target_stops_first=True),
+    "an unconfirmed map": Case(_unconfirmed_map, "was changed since it was confirmed", target_stops_first=True),
     "the daily budget spent": Case(lambda env, _: env.update(TARGET_PIPEDRIVE_DAILY_TOKEN_BUDGET="300"),
                                    "STOPPED EARLY: the configured daily_token_budget"),
 }
@@ -74,6 +82,8 @@ def run_case(name: str, case: Case, base: Path, cliniko: ServedCliniko, pipedriv
     env = pipeline_env(tmp, cliniko, pipedrive)
     confirm_map(env)
     case.change(env, tmp)
+    if case.target_stops_first:
+        env["TAP_CLINIKO_MAX_REQUESTS_PER_MINUTE"] = SLOW_TAP
     began = time.monotonic()
     run = attempt(env, PIPELINE, tmp / "meltano.log")
     seconds = time.monotonic() - began
@@ -85,6 +95,8 @@ def run_case(name: str, case: Case, base: Path, cliniko: ServedCliniko, pipedriv
         "\n".join(last)
     if "refuses" in name:  # at once, not after minutes of retries (the bound is loose: a loaded machine)
         assert "Retrying" not in output and seconds < 60, f"{name}: retried for {seconds:.0f} s"
+    if case.target_stops_first:
+        assert seconds < STOPPED_WITH_THE_TARGET_S, f"{name}: the tap went on for {seconds:.0f} s"
     print(f"{name}: {seconds:.1f} s to the sentence, exit {run.returncode}")
 
 
