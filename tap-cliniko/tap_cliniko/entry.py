@@ -15,15 +15,23 @@ from types import FrameType
 
 
 def _starting(signum: int, frame: FrameType | None) -> None:
+    # Meltano sends SIGTERM right after a Ctrl-C: it may land while this exit runs its clean-up, and a
+    # second SystemExit there prints a traceback under the sentence. One signal is enough to stop.
+    for other in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(other, signal.SIG_IGN)
     name = "SIGINT (Ctrl-C)" if signum == signal.SIGINT else signal.Signals(signum).name
     print(f"tap-cliniko: stopped by {name} while starting; nothing was read.", file=sys.stderr)
     sys.exit(128 + signum)
 
 
-def main() -> None:
+def _guard() -> None:
     os.umask(0o077)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _starting)
+
+
+def main() -> None:
+    _guard()
     from tap_cliniko.tap import TapCliniko
 
     TapCliniko.cli()

@@ -16,6 +16,10 @@ from types import FrameType
 
 
 def _starting(signum: int, frame: FrameType | None) -> None:
+    # Meltano sends SIGTERM right after a Ctrl-C: it may land while this exit runs its clean-up, and a
+    # second SystemExit there prints a traceback under the sentence. One signal is enough to stop.
+    for other in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(other, signal.SIG_IGN)
     name = "SIGINT (Ctrl-C)" if signum == signal.SIGINT else signal.Signals(signum).name
     print(f"target-pipedrive: stopped by {name} while starting; nothing was read or written.", file=sys.stderr)
     sys.exit(128 + signum)
