@@ -14,11 +14,17 @@ import sys
 from types import FrameType
 
 
+def _already_stopping(signum: int, frame: FrameType | None) -> None:
+    pass
+
+
 def _starting(signum: int, frame: FrameType | None) -> None:
     # Meltano sends SIGTERM right after a Ctrl-C: it may land while this exit runs its clean-up, and a
-    # second SystemExit there prints a traceback under the sentence. One signal is enough to stop.
+    # second SystemExit there prints a traceback under the sentence. One signal is enough to stop. (A
+    # handler that does nothing, not SIG_IGN: a signal already caught but not yet handled would make
+    # Python report "Signal 15 ignored due to race condition".)
     for other in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(other, signal.SIG_IGN)
+        signal.signal(other, _already_stopping)
     name = "SIGINT (Ctrl-C)" if signum == signal.SIGINT else signal.Signals(signum).name
     print(f"tap-cliniko: stopped by {name} while starting; nothing was read.", file=sys.stderr)
     sys.exit(128 + signum)
