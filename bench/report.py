@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from bench import wholerun
 from bench.scenarios import BASE_DAILY_TOKENS, COMMERCIAL_QUOTE_H, PLAN_MULTIPLIER, Scenario
 
 PAGE = 100
@@ -91,6 +92,18 @@ def targets(results: dict[str, Any]) -> dict[str, Any]:
         "tap_records_per_s >= 5000": lambda v: v >= 5000,
         "target_objects_per_s >= 300": lambda v: v is not None and v >= 300,
     }
+    whole = results.get("whole_target") or {}
+    if "large" in whole:
+        rows["whole_run_target_peak_rss_mb_large < 300"] = whole["large"]["peak_rss_mb"]
+        checks["whole_run_target_peak_rss_mb_large < 300"] = lambda v: v < 300
+    if "large" in whole and "standard" in whole:
+        rows["whole_run_target_peak_rss_large / standard <= 1.5"] = round(
+            whole["large"]["peak_rss_mb"] / whole["standard"]["peak_rss_mb"], 2)
+        checks["whole_run_target_peak_rss_large / standard <= 1.5"] = lambda v: v <= 1.5
+        slowest = [(whole[size].get("checkpoints") or {}).get("max_periodic_s") for size in ("large", "standard")]
+        if all(slowest):
+            rows["periodic_checkpoint_s_large / standard <= 2"] = round(slowest[0] / slowest[1], 2)
+            checks["periodic_checkpoint_s_large / standard <= 2"] = lambda v: v <= 2
     return {name: {"value": value, "met": bool(checks[name](value))} for name, value in rows.items()}
 
 
@@ -164,6 +177,8 @@ def markdown(s: Scenario, results: dict[str, Any]) -> str:
     if settled:
         lines += ["", f"Tap RSS during the standard clinic's full read, sampled every 0.5 s from 10 s to the end: "
                       f"{min(settled):.0f}-{max(settled):.0f} MB (flat: no whole-dataset buffer)."]
+    if results.get("whole_target"):
+        lines += wholerun.markdown(results["whole_target"])
     lines += [
         "",
         f"| Projection, Pipedrive {pr['plan']} ({pr['daily_token_budget']:,} tokens/day) | source records | "

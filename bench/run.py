@@ -4,7 +4,8 @@
    mode (the token estimate), then apply (tokens used, objects/s, failures).
 2. machinery, standard clinic: the tap reads it all (records/s, RSS over time, the exact
    Cliniko request count the projection uses).
-3. machinery, large clinic: the tap for a fixed window (RSS as the clinic grows).
+3. machinery, large clinic: the tap for a fixed window (RSS as the clinic grows); then the target
+   over whole runs of the small, standard and large clinics (wholerun.py: memory and checkpoints).
 4. Cliniko at its real limit (200/min, latency on): the tap alone for k minutes (achieved /
    allowed), then tap and baseline tap side by side for one (own API key each: own 200/min).
 5. Pipedrive at a plan's limits (latency on): target and baseline target side by side (own
@@ -27,6 +28,7 @@ from typing import Any
 from bench import plugins, report, sandboxes
 from bench.pipeline import run_tap, run_target
 from bench.scenarios import Scenario
+from bench.wholerun import whole_target
 from bench.windows import cliniko_ratio, pipedrive_ratio
 
 BASELINE_KEY = "sandbox-cliniko-key-baseline-au1"
@@ -249,6 +251,11 @@ def main() -> int:
                             "standard": machinery_read(s, work, "standard", None),
                             "large": machinery_read(s, work, "large", s.large_window_s)}
     results["machinery"]["standard_target"] = machinery_target(s, work, work / "standard-tap.singer")
+    results["whole_target"] = {}
+    for size in s.whole_sizes:
+        log(f"{size} clinic, limits off: the target over the whole clinic")
+        results["whole_target"][size] = whole_target(s, work, size, clinic_db(s, size),
+                                                     work / "standard-tap.singer" if size == "standard" else None)
     results["cliniko_limited"] = cliniko_limited(s, work)
     results["pipedrive_limited"] = pipedrive_limited(s, work, work / "standard-tap.singer")
     results["projection"] = report.projection(s, results)

@@ -34,6 +34,9 @@ class Scenario:
     # limits off: the large clinic is read for this long (a full read of it is hours of sandbox time)
     large_window_s: float = float(os.environ.get("BENCH_LARGE_WINDOW_S", "60"))
     target_window_s: float = float(os.environ.get("BENCH_TARGET_WINDOW_S", "45"))
+    # the target over whole runs (memory and checkpoints as the clinic grows); the large one takes ~30 minutes
+    whole_sizes: tuple[str, ...] = tuple(x for x in os.environ.get("BENCH_WHOLE_SIZES", "small,standard,large")
+                                         .split(",") if x)
     work: Path = ROOT / "output" / "bench"  # caches and scratch (git-ignored; generated data is never committed)
     results: Path = ROOT / "bench"
 

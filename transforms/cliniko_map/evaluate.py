@@ -29,7 +29,7 @@ from cliniko_map.spec import (
     TableRef,
     VarRef,
 )
-from cliniko_map.state import State
+from cliniko_map.state import State, table_space
 
 Value = Callable[["Env"], Any]
 
@@ -153,8 +153,7 @@ def _var(name: str, path: tuple[str, ...]) -> Value:
 
 def _table(name: str) -> Value:
     def table(env: Env) -> Any:
-        rows = env.state.tables.get(name, {})
-        return [{**rows[k], "id": k} for k in sorted(rows)]
+        return [{**row, "id": k} for k, row in env.state.table_rows(name).items()]
     return table
 
 
@@ -165,15 +164,16 @@ def _rows(table: str, where: str, by: Value) -> Value:
         if value in (None, ""):
             return []
         wanted = str(value)
-        found = env.state.tables.get(table, {})
-        return [{**found[k], "id": k} for k in sorted(found) if str(found[k].get(where)) == wanted]
+        return [{**row, "id": k} for k, row in env.state.table_rows(table).items() if str(row.get(where)) == wanted]
     return rows
 
 
 def _lookup(table: str, by: Value, field: str | None) -> Value:
+    space = table_space(table)
+
     def lookup(env: Env) -> Any:  # State.row, inlined
         row_id = by(env)
-        row = None if row_id is None else env.state.tables.get(table, {}).get(str(row_id))
+        row = None if row_id is None else env.state.memory.get(space, str(row_id))
         if row is None or field is None:
             return row
         return row.get(field)
@@ -182,10 +182,12 @@ def _lookup(table: str, by: Value, field: str | None) -> Value:
 
 def _lookup_by_field(table: str, key: str, field: str | None) -> Value:
     """A lookup by one of the record's own fields (the usual case), without a closure for `by`."""
+    space = table_space(table)
+
     def lookup(env: Env) -> Any:
         record = env.record
         row_id = record.get(key) if isinstance(record, dict) else None
-        row = None if row_id is None else env.state.tables.get(table, {}).get(str(row_id))
+        row = None if row_id is None else env.state.memory.get(space, str(row_id))
         if row is None or field is None:
             return row
         return row.get(field)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from importlib import resources
@@ -29,6 +30,7 @@ from cliniko_map.compiler import compile_map
 from cliniko_map.evaluate import Env, Value
 from cliniko_map.functions.patient_fields import cf_options
 from cliniko_map.functions.people import owner_email, practitioner_label
+from cliniko_map.memory import Memory
 from cliniko_map.names import CLINIKO_STREAMS
 from cliniko_map.spec import MapSpec, Output, Rollup, StreamSpec
 from cliniko_map.state import State
@@ -90,18 +92,19 @@ class Map:
     @classmethod
     def load(cls, path: str | Path | None = None, *, state: dict[str, Any] | None = None,
              output_dir: str | Path | None = None, now: datetime | None = None,
-             policies: dict[str, Any] | None = None, planning: bool = False) -> Map:
+             policies: dict[str, Any] | None = None, planning: bool = False, memory: Memory | None = None) -> Map:
         """Load and check a map file (default: the packaged cliniko.yaml).
 
         Raises MapError ("file:line: reason") for any problem. `state` is what
         `export_state()` returned at the end of the previous run; `output_dir` is where
         generated files (communication CSVs, workflow-reference.json) are written;
         `policies` overrides the file's policies (e.g. a target setting exclude_clinical);
-        `planning` is what `{context: planning}` reads (a plan: files are described, not downloaded).
+        `planning` is what `{context: planning}` reads (a plan: files are described, not downloaded);
+        `memory` is where the map's memory lives (default: this process; `state` is put into it).
         """
         file = Path(path) if path else default_map_path()
         spec = with_policies(compile_map(load_file(file), str(file)), policies)
-        return cls(spec, state=State.from_dict(state), output_dir=output_dir, now=now, planning=planning)
+        return cls(spec, state=State.from_dict(state, memory), output_dir=output_dir, now=now, planning=planning)
 
     @classmethod
     def from_text(cls, text: str, *, file: str = "<map>", policies: dict[str, Any] | None = None,
@@ -140,7 +143,7 @@ class Map:
         """Every practitioner seen, with the e-mail their activities and notes are owned by
         (None: unattributed), for the plan's practitioner -> Pipedrive user listing."""
         out = []
-        for pid, row in sorted(self.state.tables.get("practitioners", {}).items()):
+        for pid, row in self.state.table_rows("practitioners").items():
             user = self.state.row("users", row.get("user_id")) or {}
             out.append({"cliniko_id": pid, "name": practitioner_label(row, pid),
                         "active": row.get("active") is not False,
@@ -191,10 +194,21 @@ class Map:
         figures, per-patient communication CSVs, and the reference files (written to
         output_dir). Call at the end of input (and best before relaying each STATE)."""
         result = MapResult()
+        for batch in self.flush_batches():
+            result.extend_result(batch)
+        return result
+
+    def flush_batches(self, size: int = 500) -> Iterator[MapResult]:
+        """`flush`, `size` groups at a time: a caller that writes each batch before asking for the next never
+        holds every patient's figures at once. The reference files are written after the last batch."""
         for rollup in self.spec.rollups.values():
-            for group in list(self.state.dirty.get(rollup.name, [])):
-                self._flush_group(rollup, group, result)
-        for name in list(self.state.artifacts_dirty):
+            groups = self.state.dirty_groups(rollup.name)
+            for start in range(0, len(groups), size):
+                result = MapResult()
+                for group in groups[start:start + size]:
+                    self._flush_group(rollup, group, result)
+                yield result
+        for name in self.state.artifacts_dirty():
             artifact = self.spec.artifacts.get(name)
             if artifact is not None:
                 value = self._rules.artifacts[name](self._env({}))
@@ -203,20 +217,20 @@ class Map:
                 path = self.output_dir / artifact.file
                 write_bytes(path, data)
                 self.artifact_paths[name] = path
-            self.state.artifacts_dirty.remove(name)
-        return result
+            self.state.mark_artifact(name, dirty=False)
 
     def pending(self) -> list[tuple[str, str]]:
         """(source key, reason) for everything still waiting: records whose referenced row
         never arrived, and rollups whose person record is unknown."""
         out = [(self._key(stream, rid), f"waiting for {need}") for stream, rid, need in self.state.missing()]
         for rollup in self.spec.rollups.values():
-            for group in self.state.dirty.get(rollup.name, []):
+            for group in self.state.dirty_groups(rollup.name):
                 out.append((self._group_key(rollup, group), f"{rollup.name} figures wait for the person record"))
         return out
 
     def export_state(self) -> dict[str, Any]:
-        """JSON-able memory to persist with the run's STATE and pass back to `Map.load`."""
+        """JSON-able memory to persist with the run's STATE and pass back to `Map.load` (an in-process memory
+        only: a caller that gave its own `memory` keeps it there)."""
         return self.state.to_dict()
 
     def rollup_fields(self, rollup: str, parts: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
@@ -272,8 +286,8 @@ class Map:
         if not self.state.put_row(spec.name, rid, row):
             return
         for name, artifact in self.spec.artifacts.items():
-            if spec.name in artifact.tables and name not in self.state.artifacts_dirty:
-                self.state.artifacts_dirty.append(name)
+            if spec.name in artifact.tables:
+                self.state.mark_artifact(name)
         if spec.name == "settings":  # the clinic's own options for fields that take them from settings
             self._option_cache.clear()
             sourced = {f"{self.spec.prefix}:custom_field:{cf.entity}:{cf.id}"
@@ -346,7 +360,7 @@ class Map:
             out["custom_fields"] = {label: field(env) for label, fid, field in rules.custom_fields
                                     if self._defined(fid)}
         if output.to == "persons":
-            self.state.persons[key] = json.loads(json.dumps(out))
+            self.state.put_person(key, json.loads(json.dumps(out)))
             out = self._with_rollups(key, out)
         result.append((output.to, out))
         return None
@@ -412,7 +426,7 @@ class Map:
             return
         rows = self.state.group_rows(rollup.name, group) or {}
         if rollup.into == "persons":
-            base = self.state.persons.get(person_key)
+            base = self.state.person(person_key)
             if base is None:
                 result.deferred.append((person_key, f"{rollup.name} figures wait for the person record"))
                 return

@@ -5,6 +5,7 @@ functions give what the general code gives, and the dirty-group index follows th
 from __future__ import annotations
 
 import html
+import json
 import re
 import unicodedata
 from datetime import UTC, datetime, timedelta, timezone
@@ -98,21 +99,25 @@ def test_due_time_is_the_utc_wall_time() -> None:
         utc_due_time("yesterday")
 
 
-def test_dirty_groups_follow_the_persisted_list() -> None:
-    state = State.from_dict({"version": 1, "dirty": {"invoices": ["p1", "p1", "p2"]}})  # duplicates kept as given
+def test_dirty_groups_are_a_set_in_key_order_and_version_1_memory_carries_on() -> None:
+    state = State.from_dict({"version": 1, "dirty": {"invoices": ["p3", "p1", "p1"]},
+                             "waiting": {"patients:7": [["attendees", "1"], ["attendees", "1"]]},
+                             "records": {"attendees": {"1": {"id": 1}}}, "artifacts_dirty": ["ref", "ref"]})
+    assert state.dirty_groups("invoices") == ["p1", "p3"]  # duplicates of the old list collapse
+    assert state.dependants("patients", "7") == [("attendees", {"id": 1})]
     state.mark_dirty("invoices", "p2")
     state.mark_dirty("invoices", "p3")
-    assert state.to_dict()["dirty"] == {"invoices": ["p1", "p1", "p2", "p3"]}
+    assert state.dirty_groups("invoices") == ["p1", "p2", "p3"]
     state.clean("invoices", "p1")
-    assert state.dirty["invoices"] == ["p1", "p2", "p3"]
     state.clean("invoices", "p1")
     state.clean("invoices", "nobody")
     state.clean("other", "p2")
-    assert state.dirty["invoices"] == ["p2", "p3"]
-    state.dirty["invoices"] = ["p9"]  # replaced from outside: the index follows
-    state.mark_dirty("invoices", "p2")
-    state.mark_dirty("invoices", "p9")
-    assert state.dirty["invoices"] == ["p9", "p2"]
+    assert state.dirty_groups("invoices") == ["p2", "p3"]
+    assert state.artifacts_dirty() == ["ref"]
+    again = State.from_dict(json.loads(json.dumps(state.to_dict())))
+    assert again.to_dict() == state.to_dict() and again.to_dict()["version"] == 2
+    with pytest.raises(ValueError, match="version 3"):
+        State.from_dict({"version": 3})
 
 
 @pytest.mark.parametrize("text", ["2024-04-06T16:05:09Z", "0999-01-02T03:04:05Z", "0001-01-01T00:00:00Z",

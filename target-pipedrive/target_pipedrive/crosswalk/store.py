@@ -27,6 +27,7 @@ from target_pipedrive.crosswalk.tables import (
     changes,
     intents,
     kv,
+    map_memory,
     metadata,
     new_run_id,
     now_iso,
@@ -65,6 +66,10 @@ INSERT_INTENT = insert(intents)
 DELETE_INTENT = delete(intents).where(intents.c.id == bindparam("k_id"))
 DELETE_PENDING = delete(pending).where(_at_key(pending))
 INSERT_AUDIT = insert(audit)
+GET_MEMORY = select(map_memory.c.value).where(map_memory.c.space == bindparam("k_space"),
+                                              map_memory.c.key == bindparam("k_key"))
+DELETE_MEMORY = delete(map_memory).where(map_memory.c.space == bindparam("k_space"),
+                                         map_memory.c.key == bindparam("k_key"))
 
 
 class RecentRows:
@@ -298,6 +303,30 @@ class Crosswalk(SourceRecords):
         with self._tx() as c:
             c.execute(delete(kv).where(kv.c.name == name))
             c.execute(insert(kv).values(name=name, value=value, updated_at=now_iso()))
+
+    # -- the map's memory (memory.py) -------------------------------------------------------------
+    def memory_value(self, space: str, key: str) -> Any:
+        with self.engine.connect() as c:
+            return c.execute(GET_MEMORY, {"k_space": space, "k_key": key}).scalar()
+
+    def memory_keys(self, space: str) -> list[str]:
+        with self.engine.connect() as c:
+            return list(c.execute(select(map_memory.c.key).where(map_memory.c.space == space)).scalars())
+
+    def save_memory(self, values: dict[tuple[str, str], Any]) -> None:
+        """Store each (space, key) -> value (None: remove it), all in one transaction."""
+        if not values:
+            return
+        with self._tx() as c:
+            c.execute(DELETE_MEMORY, [{"k_space": space, "k_key": key} for space, key in values])
+            rows = [{"space": space, "key": key, "value": value} for (space, key), value in values.items()
+                    if value is not None]
+            if rows:
+                c.execute(insert(map_memory), rows)
+
+    def forget_memory(self) -> None:
+        with self._tx() as c:
+            c.execute(delete(map_memory))
 
     # -- audit ----------------------------------------------------------------------------------
     def audit(self, run_id: str, stream: str, source_key: str, status: str, code: str, message: str,

@@ -13,7 +13,11 @@ Per record of the source, what each table keeps and why:
 - `sources`: one row per source (Cliniko) record ever received and what became of it (the whole
   migration's reconciliation; what verify checks Cliniko against).
 - `runs`, `rollback_steps`, `budget`: run bookkeeping, rollback progress, tokens spent per day.
-- `kv`: small named values (the map's memory, the epoch, the last STATE relayed, the company).
+- `map_memory`: the map's memory, one row per value (memory.py): per remembered record the few fields the
+  map looks up (`table:patients` etc.), per patient the rollup parts (each invoice's figures, each
+  communication) and the last person record a rollup re-emits, and the records that wait for a row. Rows,
+  not one blob, so a run reads only what it needs and a checkpoint writes only what changed.
+- `kv`: small named values (the epoch, the last STATE relayed, the company).
 """
 
 from __future__ import annotations
@@ -117,7 +121,13 @@ sources = Table(
     Column("run_id", String(64), nullable=False, index=True),
     Column("at", String(32), nullable=False),
 )
-kv = Table(  # small named values that must survive between runs (e.g. the map's memory)
+map_memory = Table(
+    "map_memory", metadata,
+    Column("space", String(64), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("value", JSON, nullable=False),
+)
+kv = Table(  # small named values that must survive between runs
     "kv", metadata,
     Column("name", String(64), primary_key=True),
     Column("value", JSON),

@@ -4,8 +4,9 @@ Loaded once per run (an invalid map, a missing file or, in apply mode, an unconf
 stops the run with exit 2 before any write). The map's custom-field definitions go first;
 every Cliniko record becomes the contract records the map makes of it; what the map skips
 or rolls up is written to the audit (status `skipped`), so source counts reconcile. The
-map's memory (lookups, waiting records, per-patient rollup parts) is kept in the
-crosswalk, so a delta run recomputes rollups over all of a patient's rows.
+map's memory (lookups, waiting records, per-patient rollup parts) lives in the crosswalk as
+rows (crosswalk/memory.py), so a delta run recomputes rollups over all of a patient's rows
+and the target's memory does not grow with the clinic.
 
 `cliniko_map` is imported here only: the target needs it only when it maps.
 """
@@ -13,9 +14,11 @@ crosswalk, so a delta run recomputes rollups over all of a patient's rows.
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from target_pipedrive.crosswalk.memory import CrosswalkMemory
 from target_pipedrive.errors import RecordError, TargetError
 from target_pipedrive.input.sources import SourceLedger
 from target_pipedrive.input.values import plain
@@ -24,7 +27,8 @@ if TYPE_CHECKING:
     from target_pipedrive.settings import Settings
     from target_pipedrive.write.writer import Writer
 
-STATE_KEY = "map_state"
+STATE_KEY = "map_state"  # the map's memory as one kv blob, as runs before the map_memory rows kept it
+FLUSH_BATCH = 500  # end of input: rollups emitted this many patients at a time, so they never pile up
 CONFIRM_HINT = ("run with mode=plan and review it, then confirm it with `target-pipedrive-admin confirm-map` "
                 "(`meltano invoke target-pipedrive:confirm-map`), which writes the map with confirmation.confirmed "
                 "true and its hash to the `map` setting's path")
@@ -74,9 +78,10 @@ class MapStage:
             what = "was changed since it was confirmed" if m.confirmed else "is not confirmed"
             raise MapLoadError(f"The map ({self.file}) {what}, so nothing was written: {CONFIRM_HINT}.")
         self.writer: Writer = writer_factory()
-        state = self.writer.crosswalk.get_value(STATE_KEY)
-        self.map = load_map(settings.map_path, settings.map_output_dir, state, settings.dry_run) if state else m
         self.dry_run = settings.dry_run
+        self.memory = CrosswalkMemory(self.writer.crosswalk)
+        m.state = self._memory_state(m)
+        self.map = m
         self.log = logger
         self.streams: set[str] = set(self.map.spec.streams)
         from cliniko_map.names import CLINIKO_STREAMS
@@ -84,6 +89,22 @@ class MapStage:
         self.sources = SourceLedger(self.map.spec.prefix, CLINIKO_STREAMS)
         self._outcomes: list[tuple[Any, str, str | None, str]] = []  # writes in flight, booked when done
         self._started = False
+
+    def _memory_state(self, m: Any) -> Any:
+        """The map's memory on crosswalk rows; one kept as a blob by an earlier version becomes rows at once
+        (saved, then the blob dropped: rows and blob are equal until the first record, so a crash between
+        the two only imports the same values again)."""
+        from cliniko_map.state import State
+
+        legacy = self.writer.crosswalk.get_value(STATE_KEY)
+        try:
+            state = State.from_dict(legacy, self.memory)
+        except ValueError as exc:
+            raise MapLoadError(f"the map's memory in the crosswalk cannot be read: {exc}") from None
+        if legacy and not self.dry_run:
+            self.memory.save()
+            self.writer.crosswalk.drop_value(STATE_KEY)
+        return state
 
     def handles(self, stream: str) -> bool:
         return stream in self.streams
@@ -118,13 +139,16 @@ class MapStage:
         """
         if not self._started:
             return
+        began = time.monotonic()
         if rollups:
-            self._account("rollups", self.map.flush())
+            for batch in self.map.flush_batches(FLUSH_BATCH):
+                self._account("rollups", batch)
         self.writer.drain()
         self._book()
         if not self.dry_run:
-            self.writer.crosswalk.put_value(STATE_KEY, self.map.export_state())
+            self.memory.save()
             self.writer.crosswalk.settle_sources(self.writer.run_id, self.sources.settled())
+        self.writer.tally.checkpoints.append(time.monotonic() - began)
 
     def finish(self) -> None:
         """End of input: rollups, what still waits (audited as held), the map's memory."""

@@ -168,6 +168,7 @@ def forget_migrated(crosswalk: Crosswalk, rollback_run: str, run_ids: list[str] 
     Done first, so an interrupted rollback leaves the same guard.
     """
     crosswalk.new_epoch(f"the rollback {rollback_run} of {', '.join(run_ids) if run_ids else 'every run'}")
+    crosswalk.forget_memory()
     crosswalk.drop_value(MAP_STATE_KEY)
     for name in RELAYED_KEYS:
         crosswalk.drop_value(name)

@@ -35,17 +35,21 @@ class ExistingIndex:
         self._built = True
 
     def add(self, obj: dict[str, Any]) -> None:
+        """Index an existing or just created object by what a match reads: its id and name only. Each person
+        the run creates is added, so the whole Pipedrive object kept here grew with the clinic (16 MB on the
+        standard clinic, most of the target's memory beyond its imports)."""
         if obj.get("is_deleted"):
             return
+        slim = {"id": obj["id"], "name": obj.get("name")}
         ext = (obj.get("custom_fields") or {}).get(self.ext_key) if self.ext_key else None
         if ext:
-            self.by_ext[str(ext)].append(obj)
+            self.by_ext[str(ext)].append(slim)
         for email in obj.get("emails") or []:
             value = email.get("value") if isinstance(email, dict) else email
             if value:
-                self.by_email[str(value).strip().casefold()].append(obj)
+                self.by_email[str(value).strip().casefold()].append(slim)
         if obj.get("code"):
-            self.by_code[str(obj["code"]).strip()].append(obj)
+            self.by_code[str(obj["code"]).strip()].append(slim)
 
     def ext(self, value: str) -> list[dict[str, Any]]:
         self._build()

@@ -1,0 +1,122 @@
+"""The map's memory as crosswalk rows (crosswalk/memory.py), on SQLite and a real PostgreSQL server.
+
+What it must hold: nothing reaches the crosswalk before a checkpoint saves it (a stopped run leaves the
+memory as the last checkpoint had it), a save writes exactly what changed, reads see unsaved changes
+first, the cache stays within its bound, and the map's memory from before (one kv blob) becomes rows.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pd_helpers import base_config, run_admin, run_target
+from sqlalchemy import create_engine, select
+
+from target_pipedrive.crosswalk import Crosswalk
+from target_pipedrive.crosswalk.memory import CrosswalkMemory
+from target_pipedrive.crosswalk.tables import map_memory
+
+
+@pytest.fixture
+def crosswalk(crosswalk_url: str) -> Any:
+    opened = Crosswalk(crosswalk_url)
+    yield opened
+    opened.close()
+
+
+def rows(crosswalk: Crosswalk) -> dict[tuple[str, str], Any]:
+    with crosswalk.engine.connect() as c:
+        return {(r.space, r.key): r.value for r in c.execute(select(map_memory))}
+
+
+def test_changes_reach_the_crosswalk_only_when_saved(crosswalk: Crosswalk) -> None:
+    memory = CrosswalkMemory(crosswalk)
+    memory.put("table:patients", "7", {"merged_with_patient_id": None})
+    memory.put("group:billing", "7", {"invoices": {"1": {"total_amount": "120.00", "note": "Zoë ✓"}}})
+    assert memory.get("table:patients", "7") == {"merged_with_patient_id": None}  # its own changes first
+    assert memory.keys("group:billing") == ["7"]
+    assert rows(crosswalk) == {}  # nothing durable before the checkpoint
+    memory.save()
+    assert rows(crosswalk) == {("table:patients", "7"): {"merged_with_patient_id": None},
+                               ("group:billing", "7"): {"invoices": {"1": {"total_amount": "120.00",
+                                                                          "note": "Zoë ✓"}}}}
+    # a new process (the next run) reads what was saved, and the unsaved change of a stopped run is gone
+    memory.put("table:patients", "7", {"merged_with_patient_id": "9"})
+    memory.put("dirty:billing", "7", 1)
+    fresh = CrosswalkMemory(crosswalk)
+    assert fresh.get("table:patients", "7") == {"merged_with_patient_id": None}
+    assert fresh.get("dirty:billing", "7") is None and fresh.keys("dirty:billing") == []
+    # removing a key: gone from keys at once, from the crosswalk at the save
+    memory.put("group:billing", "7", None)
+    assert memory.keys("group:billing") == [] and memory.get("group:billing", "7") is None
+    memory.save()
+    assert set(rows(crosswalk)) == {("table:patients", "7"), ("dirty:billing", "7")}
+    assert CrosswalkMemory(crosswalk).get("table:patients", "7") == {"merged_with_patient_id": "9"}
+
+
+def test_the_cache_stays_within_its_bound_and_reads_the_rest_from_rows(crosswalk: Crosswalk) -> None:
+    memory = CrosswalkMemory(crosswalk, cache_size=50)
+    for n in range(400):
+        memory.put("person", f"cliniko:patient:{n}", {"name": f"P{n}"})
+    memory.save()
+    assert memory.cached <= 50
+    assert [memory.get("person", f"cliniko:patient:{n}") for n in (0, 199, 399)] == [
+        {"name": "P0"}, {"name": "P199"}, {"name": "P399"}]
+    assert memory.get("person", "cliniko:patient:nobody") is None
+    assert memory.cached <= 50
+    assert len(memory.keys("person")) == 400
+
+
+def test_a_failed_save_keeps_every_change_for_the_next_one(crosswalk: Crosswalk,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    memory = CrosswalkMemory(crosswalk)
+    memory.put("waiting", "group_appointments:5", [["attendees", "1"]])
+
+    def refuse(values: dict) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(crosswalk, "save_memory", refuse)
+    with pytest.raises(OSError):
+        memory.save()
+    monkeypatch.undo()
+    assert memory.unsaved == 1
+    memory.save()
+    assert rows(crosswalk) == {("waiting", "group_appointments:5"): [["attendees", "1"]]}
+
+
+def test_rollback_forgets_the_memory(crosswalk: Crosswalk) -> None:
+    memory = CrosswalkMemory(crosswalk)
+    memory.put("table:patients", "1", {})
+    memory.save()
+    crosswalk.forget_memory()
+    assert rows(crosswalk) == {}
+
+
+def test_the_map_memory_of_an_earlier_version_becomes_rows(pipedrive_sandbox: Any, tmp_path: Path) -> None:
+    """A crosswalk whose map memory is one kv blob (version 1) carries on: rows at the start, blob dropped."""
+    cfg = base_config(pipedrive_sandbox, tmp_path, map=str(tmp_path / "map.yaml"),
+                      map_output_dir=str(tmp_path / "map-out"))
+    assert run_admin(cfg, ["confirm-map"], tmp_path).returncode == 0
+    url = cfg["crosswalk_url"]
+    Crosswalk(url).close()
+    old_invoice = {"number": 1, "status": 20, "issue_date": "2024-01-02", "total_amount": "100.00",
+                   "closed_at": None, "updated_at": "2024-01-02T00:00:00Z", "deleted_at": None,
+                   "archived_at": None, "time_zone": "Australia/Sydney", "id": "501"}
+    legacy = {"version": 1, "tables": {"patients": {"7": {"merged_with_patient_id": None}}},
+              "groups": {"billing": {"7": {"invoices": {"501": old_invoice}}}},
+              "dirty": {"billing": []}, "persons": {}, "artifacts_dirty": [], "waiting": {}, "records": {}}
+    engine = create_engine(url)
+    with engine.begin() as c:
+        c.exec_driver_sql("INSERT INTO kv (name, value, updated_at) VALUES ('map_state', ?, 'x')",
+                          (json.dumps(legacy),))
+    done = run_target(cfg, [{"type": "STATE", "value": {}}], tmp_path)
+    assert done.returncode == 0, done.stderr
+    with engine.connect() as c:
+        assert c.exec_driver_sql("SELECT count(*) FROM kv WHERE name = 'map_state'").scalar() == 0
+        kept = {(r.space, r.key): r.value for r in c.execute(select(map_memory))}
+    engine.dispose()
+    assert kept == {("table:patients", "7"): {"merged_with_patient_id": None},
+                    ("group:billing", "7"): {"invoices": {"501": old_invoice}}}
