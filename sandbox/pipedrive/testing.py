@@ -111,7 +111,9 @@ def pipedrive_specs(request: pytest.FixtureRequest) -> Any:
 
     specs_dir = find_specs_dir(Path(str(request.config.rootpath)))
     if specs_dir is None:
-        pytest.skip("Pipedrive OpenAPI files not found (set PIPEDRIVE_SPECS_DIR)")
+        # a failure, not a skip: without the spec every request check would pass unseen
+        pytest.fail("Pipedrive's OpenAPI files were not found beside the project (../shared/specs): set "
+                    "PIPEDRIVE_SPECS_DIR to the folder that holds them", pytrace=False)
     return SpecSet(specs_dir)
 
 
