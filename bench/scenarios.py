@@ -1,7 +1,9 @@
 """What `make bench` measures and how big: one place for the knobs (environment overrides).
 
 Sized so the whole bench takes about 15 minutes on a small machine once the clinics are
-cached (the first run also generates the large clinic: ~5 minutes).
+cached (the first run also generates the large clinic: ~5 minutes), plus the target's whole
+runs (wholerun.py): about 35 minutes more with the large clinic; BENCH_WHOLE_SIZES=small,standard
+leaves it out.
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ class MapLoadError(TargetError):
     """The map cannot be used (exit 2, nothing written)."""
 
 
-def load_map(path: str | None, output_dir: str, state: dict[str, Any] | None = None, planning: bool = False) -> Any:
+def load_map(path: str | None, output_dir: str, planning: bool = False) -> Any:
     """A checked `cliniko_map.Map`; raises MapLoadError with one sentence (file:line: reason)."""
     try:
         from cliniko_map import Map, MapError
@@ -49,7 +49,7 @@ def load_map(path: str | None, output_dir: str, state: dict[str, Any] | None = N
         raise MapLoadError(f"map file {path} does not exist (setting `map`); to confirm the packaged map: "
                            f"{CONFIRM_HINT}.")
     try:
-        return Map.load(path or None, state=state, output_dir=output_dir, planning=planning)
+        return Map.load(path or None, output_dir=output_dir, planning=planning)
     except MapError as exc:
         raise MapLoadError(f"invalid map: {exc}") from None
     except OSError as exc:
@@ -72,7 +72,7 @@ def is_confirmed(m: Any) -> bool:
 
 class MapStage:
     def __init__(self, settings: Settings, writer_factory: Any, logger: logging.Logger) -> None:
-        m = load_map(settings.map_path, settings.map_output_dir, planning=settings.dry_run)
+        m = load_map(settings.map_path, settings.map_output_dir, settings.dry_run)
         self.file = settings.map_path or "the packaged map"
         if not settings.dry_run and not is_confirmed(m):
             what = "was changed since it was confirmed" if m.confirmed else "is not confirmed"
