@@ -53,6 +53,8 @@ class SourceLedger:
 
     def origin(self, key: str, current: str | None = None) -> str | None:
         """The source key an output key belongs to (None: a definition, or nothing received)."""
+        if key == current:  # the record's own key: keep the one string `receive` made (one per record, not two)
+            return current
         if key in self.received or key in self.earlier:
             return key
         if key in self._alias:
