@@ -68,6 +68,12 @@ def test_the_cache_stays_within_its_bound_and_reads_the_rest_from_rows(crosswalk
     assert memory.get("person", "cliniko:patient:nobody") is None
     assert memory.cached <= 50
     assert len(memory.keys("person")) == 400
+    # rollup parts (large, read once per change) are never cached
+    memory.put("group:billing", "7", {"invoices": {"1": {}}})
+    memory.save()
+    before = memory.cached
+    assert memory.get("group:billing", "7") == {"invoices": {"1": {}}}
+    assert memory.cached == before
 
 
 def test_a_failed_save_keeps_every_change_for_the_next_one(crosswalk: Crosswalk,

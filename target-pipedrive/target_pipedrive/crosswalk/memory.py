@@ -19,6 +19,9 @@ from typing import Any
 from target_pipedrive.crosswalk.store import Crosswalk
 
 ABSENT = object()  # cached: no row under this key
+# Rollup parts are one value per patient (every invoice, every communication): large, read once per change
+# and once at the end, so caching them only filled memory (480 MB at the end of the large clinic's run).
+UNCACHED = ("group:",)
 
 
 class CrosswalkMemory:
@@ -72,6 +75,8 @@ class CrosswalkMemory:
             self._keep(at, ABSENT if value is None else value)
 
     def _keep(self, at: tuple[str, str], value: Any) -> None:
+        if at[0].startswith(UNCACHED):
+            return
         self._cache[at] = value
         self._cache.move_to_end(at)
         while len(self._cache) > self.cache_size:
