@@ -10,6 +10,7 @@ from target_pipedrive.pipedrive.client import sanitize, token_cost
 from target_pipedrive.pipedrive.pacing import BurstPacer, TokenBudget
 from target_pipedrive.settings import Settings, api_root, base_url_problem
 from target_pipedrive.write import images, payloads
+from target_pipedrive.write.summary import CheckpointTimes
 
 
 # -- settings ----------------------------------------------------------------------------------
@@ -281,3 +282,13 @@ def test_the_contract_is_checked_without_reference_lookups() -> None:
     for stream in contract.STREAMS:
         assert "$ref" in _json.dumps(contract.schema(stream)), stream  # the files keep their references
         assert "$ref" not in _json.dumps(contract._inlined(contract.schema(stream))), stream
+
+
+def test_checkpoint_times_keep_the_slowest_periodic_the_last_periodic_and_the_final_one() -> None:
+    times = CheckpointTimes()
+    assert times.as_dict() == {"count": 0, "max_periodic_s": 0.0, "last_periodic_s": None, "final_s": None}
+    times.add(0.5)
+    assert times.as_dict() == {"count": 1, "max_periodic_s": 0.0, "last_periodic_s": None, "final_s": 0.5}
+    for seconds in (2.0, 0.25, 9.0):  # the last one is the final checkpoint (rollups), not a periodic one
+        times.add(seconds)
+    assert times.as_dict() == {"count": 4, "max_periodic_s": 2.0, "last_periodic_s": 0.25, "final_s": 9.0}

@@ -148,7 +148,7 @@ class MapStage:
         if not self.dry_run:
             self.memory.save()
             self.writer.crosswalk.settle_sources(self.writer.run_id, self.sources.settled())
-        self.writer.tally.checkpoints.append(time.monotonic() - began)
+        self.writer.tally.checkpoints.add(time.monotonic() - began)
 
     def finish(self) -> None:
         """End of input: rollups, what still waits (audited as held), the map's memory."""
