@@ -2,22 +2,22 @@
 
 What it must hold: nothing reaches the crosswalk before a checkpoint saves it (a stopped run leaves the
 memory as the last checkpoint had it), a save writes exactly what changed, reads see unsaved changes
-first, the cache stays within its bound, and the map's memory from before (one kv blob) becomes rows.
+first, the cache stays within its bound, and the map's memory from before (one kv blob, or a patient's
+rollup parts in one value) becomes a row per value.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pd_helpers import base_config, run_admin, run_target
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, insert, select
 
 from target_pipedrive.crosswalk import Crosswalk
 from target_pipedrive.crosswalk.memory import CrosswalkMemory
-from target_pipedrive.crosswalk.tables import map_memory
+from target_pipedrive.crosswalk.tables import kv, map_memory
 
 
 @pytest.fixture
@@ -35,14 +35,13 @@ def rows(crosswalk: Crosswalk) -> dict[tuple[str, str], Any]:
 def test_changes_reach_the_crosswalk_only_when_saved(crosswalk: Crosswalk) -> None:
     memory = CrosswalkMemory(crosswalk)
     memory.put("table:patients", "7", {"merged_with_patient_id": None})
-    memory.put("group:billing", "7", {"invoices": {"1": {"total_amount": "120.00", "note": "Zoë ✓"}}})
+    memory.put("part:billing:7", "invoices/1", {"total_amount": "120.00", "note": "Zoë ✓"})
     assert memory.get("table:patients", "7") == {"merged_with_patient_id": None}  # its own changes first
-    assert memory.keys("group:billing") == ["7"]
+    assert memory.keys("part:billing:7") == ["invoices/1"]
     assert rows(crosswalk) == {}  # nothing durable before the checkpoint
     memory.save()
     assert rows(crosswalk) == {("table:patients", "7"): {"merged_with_patient_id": None},
-                               ("group:billing", "7"): {"invoices": {"1": {"total_amount": "120.00",
-                                                                          "note": "Zoë ✓"}}}}
+                               ("part:billing:7", "invoices/1"): {"total_amount": "120.00", "note": "Zoë ✓"}}
     # a new process (the next run) reads what was saved, and the unsaved change of a stopped run is gone
     memory.put("table:patients", "7", {"merged_with_patient_id": "9"})
     memory.put("dirty:billing", "7", 1)
@@ -50,8 +49,8 @@ def test_changes_reach_the_crosswalk_only_when_saved(crosswalk: Crosswalk) -> No
     assert fresh.get("table:patients", "7") == {"merged_with_patient_id": None}
     assert fresh.get("dirty:billing", "7") is None and fresh.keys("dirty:billing") == []
     # removing a key: gone from keys at once, from the crosswalk at the save
-    memory.put("group:billing", "7", None)
-    assert memory.keys("group:billing") == [] and memory.get("group:billing", "7") is None
+    memory.put("part:billing:7", "invoices/1", None)
+    assert memory.keys("part:billing:7") == [] and memory.get("part:billing:7", "invoices/1") is None
     memory.save()
     assert set(rows(crosswalk)) == {("table:patients", "7"), ("dirty:billing", "7")}
     assert CrosswalkMemory(crosswalk).get("table:patients", "7") == {"merged_with_patient_id": "9"}
@@ -68,12 +67,23 @@ def test_the_cache_stays_within_its_bound_and_reads_the_rest_from_rows(crosswalk
     assert memory.get("person", "cliniko:patient:nobody") is None
     assert memory.cached <= 50
     assert len(memory.keys("person")) == 400
-    # rollup parts (large, read once per change) are never cached
-    memory.put("group:billing", "7", {"invoices": {"1": {}}})
+
+
+
+def test_a_space_read_whole_is_the_saved_rows_under_the_unsaved_changes(crosswalk: Crosswalk) -> None:
+    memory = CrosswalkMemory(crosswalk)
+    for n in (1, 2, 3):
+        memory.put("part:billing:7", f"invoices/{n}", {"total": n})
+    memory.put("part:billing:8", "invoices/4", {"total": 4})
     memory.save()
-    before = memory.cached
-    assert memory.get("group:billing", "7") == {"invoices": {"1": {}}}
-    assert memory.cached == before
+    memory.put("part:billing:7", "invoices/2", None)  # dropped since
+    memory.put("part:billing:7", "invoices/3", {"total": 30})  # changed since
+    memory.put("part:billing:7", "invoices/10", {"total": 10})  # new since
+    assert memory.items("part:billing:7") == [("invoices/1", {"total": 1}), ("invoices/10", {"total": 10}),
+                                              ("invoices/3", {"total": 30})]
+    assert memory.items("part:billing:8") == [("invoices/4", {"total": 4})]
+    assert memory.items("part:billing:9") == []
+    assert memory.unsaved == 3
 
 
 def test_a_failed_save_keeps_every_change_for_the_next_one(crosswalk: Crosswalk,
@@ -101,23 +111,32 @@ def test_rollback_forgets_the_memory(crosswalk: Crosswalk) -> None:
     assert rows(crosswalk) == {}
 
 
-def test_the_map_memory_of_an_earlier_version_becomes_rows(pipedrive_sandbox: Any, tmp_path: Path) -> None:
-    """A crosswalk whose map memory is one kv blob (version 1) carries on: rows at the start, blob dropped."""
+OLD_INVOICE = {"number": 1, "status": 20, "issue_date": "2024-01-02", "total_amount": "100.00",
+               "closed_at": None, "updated_at": "2024-01-02T00:00:00Z", "deleted_at": None,
+               "archived_at": None, "time_zone": "Australia/Sydney", "id": "501"}
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_the_map_memory_of_an_earlier_version_becomes_rows(pipedrive_sandbox: Any, tmp_path: Path,
+                                                           version: int) -> None:
+    """Version 1 kept the map's memory as one kv blob, version 2 as rows with a patient's rollup parts in one
+    value: either carries on, as a row per part at the start of the next run (blob dropped)."""
     cfg = base_config(pipedrive_sandbox, tmp_path, map=str(tmp_path / "map.yaml"),
                       map_output_dir=str(tmp_path / "map-out"))
     assert run_admin(cfg, ["confirm-map"], tmp_path).returncode == 0
     url = cfg["crosswalk_url"]
     Crosswalk(url).close()
-    old_invoice = {"number": 1, "status": 20, "issue_date": "2024-01-02", "total_amount": "100.00",
-                   "closed_at": None, "updated_at": "2024-01-02T00:00:00Z", "deleted_at": None,
-                   "archived_at": None, "time_zone": "Australia/Sydney", "id": "501"}
-    legacy = {"version": 1, "tables": {"patients": {"7": {"merged_with_patient_id": None}}},
-              "groups": {"billing": {"7": {"invoices": {"501": old_invoice}}}},
-              "dirty": {"billing": []}, "persons": {}, "artifacts_dirty": [], "waiting": {}, "records": {}}
     engine = create_engine(url)
     with engine.begin() as c:
-        c.exec_driver_sql("INSERT INTO kv (name, value, updated_at) VALUES ('map_state', ?, 'x')",
-                          (json.dumps(legacy),))
+        if version == 1:
+            legacy = {"version": 1, "tables": {"patients": {"7": {"merged_with_patient_id": None}}},
+                      "groups": {"billing": {"7": {"invoices": {"501": OLD_INVOICE}}}},
+                      "dirty": {"billing": []}, "persons": {}, "artifacts_dirty": [], "waiting": {}, "records": {}}
+            c.execute(insert(kv).values(name="map_state", value=legacy, updated_at="x"))
+        else:
+            c.execute(insert(map_memory), [
+                {"space": "table:patients", "key": "7", "value": {"merged_with_patient_id": None}},
+                {"space": "group:billing", "key": "7", "value": {"invoices": {"501": OLD_INVOICE}}}])
     done = run_target(cfg, [{"type": "STATE", "value": {}}], tmp_path)
     assert done.returncode == 0, done.stderr
     with engine.connect() as c:
@@ -125,4 +144,4 @@ def test_the_map_memory_of_an_earlier_version_becomes_rows(pipedrive_sandbox: An
         kept = {(r.space, r.key): r.value for r in c.execute(select(map_memory))}
     engine.dispose()
     assert kept == {("table:patients", "7"): {"merged_with_patient_id": None},
-                    ("group:billing", "7"): {"invoices": {"501": old_invoice}}}
+                    ("part:billing:7", ""): 1, ("part:billing:7", "invoices/501"): OLD_INVOICE}

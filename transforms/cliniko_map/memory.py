@@ -1,8 +1,8 @@
 """Where the map's memory lives: named spaces of small JSON values by key.
 
-The map only ever asks for one value by key, stores one, or lists the keys of a space (the
-few reference tables it scans, the patients whose rollups must be recomputed). So a caller
-can keep that memory anywhere that answers those three questions: in this process
+The map only ever asks for one value by key, stores one, or lists a space (the few reference
+tables it scans, the patients whose rollups must be recomputed, one patient's rollup parts).
+So a caller can keep that memory anywhere that answers those questions: in this process
 (`DictMemory`, the default, also what `export_state` writes out) or in a database with a
 bounded cache (target-pipedrive keeps it as crosswalk rows, so its memory does not grow
 with the clinic).
@@ -23,6 +23,9 @@ class Memory(Protocol):
     def keys(self, space: str) -> list[str]:
         """Every key of the space, sorted."""
 
+    def items(self, space: str) -> list[tuple[str, Any]]:
+        """Every (key, value) of the space, sorted by key: a small space read whole (one rollup group)."""
+
 
 class DictMemory:
     """The whole memory in this process, as plain dicts."""
@@ -42,3 +45,6 @@ class DictMemory:
 
     def keys(self, space: str) -> list[str]:
         return sorted(self.spaces.get(space, ()))
+
+    def items(self, space: str) -> list[tuple[str, Any]]:
+        return sorted(self.spaces.get(space, {}).items())

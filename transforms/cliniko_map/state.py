@@ -9,25 +9,32 @@ the caller decides where it lives (this process, or rows of a database read when
 - `watching`: by "table.field=value", records to re-map when a row pointing at them arrives
   or changes (an appointment type priced from its billable-item rows);
 - `record:<stream>`: the raw records of those dependants (so they can be re-mapped);
-- `group:<rollup>`: rollup rows per group (every invoice of a patient), so figures are
-  recomputed over all of them; `dirty:<rollup>`: groups changed since the last flush;
+- `part:<rollup>:<group>`: one row per part of a rollup group (each invoice of a patient, by
+  "invoices/<id>"), so figures are recomputed over all of them; `dirty:<rollup>`: groups
+  changed since the last flush;
 - `person`: the last person record built per source key (a rollup re-emits it with new
   figures); `meta`: reference files to rewrite at the next flush.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from cliniko_map.memory import DictMemory, Memory
 
-STATE_VERSION = 2
+STATE_VERSION = 3
 WAITING, WATCHING, PERSON, META = "waiting", "watching", "person", "meta"
+GROUP_MARK = ""
 ARTIFACTS = "artifacts_dirty"
 
 
 def table_space(table: str) -> str:
     return f"table:{table}"
+
+
+def part_space(rollup: str, group: str) -> str:
+    return f"part:{rollup}:{group}"
 
 
 class State:
@@ -97,29 +104,53 @@ class State:
         return out
 
     # -- rollups --------------------------------------------------------------------------------
+    # One value per part (an invoice's figures, one communication) in a space per group, so a new invoice
+    # writes one small row, not the patient's whole history again. The key "" marks that the group exists:
+    # a group whose parts were all dropped still has figures (zero), unlike one that never had a part.
     def put_part(self, rollup: str, group: str, part: str, row_id: str, row: dict[str, Any]) -> bool:
-        parts = self.memory.get(f"group:{rollup}", group) or {}
-        rows = parts.get(part)
-        if rows is not None and rows.get(row_id) == row:
+        space, key = part_space(rollup, group), f"{part}/{row_id}"
+        if self.memory.get(space, key) == row:
             return False
-        if rows is None:
-            rows = parts[part] = {}
-        rows[row_id] = row
-        self.memory.put(f"group:{rollup}", group, parts)
+        if self.memory.get(space, GROUP_MARK) is None:
+            self.memory.put(space, GROUP_MARK, 1)
+        self.memory.put(space, key, row)
         self.mark_dirty(rollup, group)
         return True
 
     def drop_part(self, rollup: str, group: str, part: str, row_id: str) -> None:
-        parts = self.memory.get(f"group:{rollup}", group)
-        if parts is not None and parts.get(part, {}).pop(row_id, None) is not None:
-            self.memory.put(f"group:{rollup}", group, parts)
+        space, key = part_space(rollup, group), f"{part}/{row_id}"
+        if self.memory.get(space, key) is not None:
+            self.memory.put(space, key, None)
             self.mark_dirty(rollup, group)
 
     def group_rows(self, rollup: str, group: str) -> dict[str, list[dict[str, Any]]] | None:
-        parts = self.memory.get(f"group:{rollup}", group)
-        if parts is None:
+        """Every part's rows of a group, each part in row-id order (as text); None for a group never seen."""
+        items = self.memory.items(part_space(rollup, group))
+        if not items:
             return None
-        return {part: [rows[k] for k in sorted(rows)] for part, rows in parts.items()}
+        out: dict[str, list[dict[str, Any]]] = {}
+        for key, row in items:
+            if key != GROUP_MARK:
+                out.setdefault(key.partition("/")[0], []).append(row)
+        return out
+
+    def upgrade_groups(self, rollups: Iterable[str]) -> int:
+        """Rollup parts kept as one value per group (version 2) become a row per part; how many groups."""
+        moved = 0
+        for rollup in rollups:
+            legacy = f"group:{rollup}"
+            for group in self.memory.keys(legacy):
+                self._put_parts(rollup, group, self.memory.get(legacy, group) or {})
+                self.memory.put(legacy, group, None)
+                moved += 1
+        return moved
+
+    def _put_parts(self, rollup: str, group: str, parts: dict[str, dict[str, Any]]) -> None:
+        space = part_space(rollup, group)
+        self.memory.put(space, GROUP_MARK, 1)
+        for part, rows in parts.items():
+            for row_id, row in rows.items():
+                self.memory.put(space, f"{part}/{row_id}", row)
 
     def dirty_groups(self, rollup: str) -> list[str]:
         """The groups whose figures changed since they were last emitted, in key order."""
@@ -163,14 +194,19 @@ class State:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None, memory: Memory | None = None) -> State:
-        """A state from `to_dict`'s JSON, put into `memory` (default: a new in-process one). Version 1 (one
-        nested blob, before the memory had spaces) is read too, so an earlier migration's memory carries on."""
+        """A state from `to_dict`'s JSON, put into `memory` (default: a new in-process one). Versions 1 (one
+        nested blob, before the memory had spaces) and 2 (a rollup group's parts in one value) are read too,
+        so an earlier migration's memory carries on."""
         state = cls(memory)
         if not data:
             return state
         version = data.get("version")
-        if version == STATE_VERSION:
+        if version in (2, STATE_VERSION):
             for space, values in (data.get("spaces") or {}).items():
+                if space.startswith("group:"):  # version 2: a group's parts in one value
+                    for group, parts in values.items():
+                        state._put_parts(space.removeprefix("group:"), group, parts)
+                    continue
                 for key, value in values.items():
                     state.memory.put(space, key, value)
         elif version == 1:
@@ -193,7 +229,7 @@ class State:
                 put(f"record:{stream}", record_id, record)
         for rollup, groups in (data.get("groups") or {}).items():
             for group, parts in groups.items():
-                put(f"group:{rollup}", group, parts)
+                self._put_parts(rollup, group, parts)
         for rollup, groups in (data.get("dirty") or {}).items():
             for group in groups:
                 put(f"dirty:{rollup}", group, 1)

@@ -115,9 +115,39 @@ def test_dirty_groups_are_a_set_in_key_order_and_version_1_memory_carries_on() -
     assert state.dirty_groups("invoices") == ["p2", "p3"]
     assert state.artifacts_dirty() == ["ref"]
     again = State.from_dict(json.loads(json.dumps(state.to_dict())))
-    assert again.to_dict() == state.to_dict() and again.to_dict()["version"] == 2
-    with pytest.raises(ValueError, match="version 3"):
-        State.from_dict({"version": 3})
+    assert again.to_dict() == state.to_dict() and again.to_dict()["version"] == 3
+    with pytest.raises(ValueError, match="version 4"):
+        State.from_dict({"version": 4})
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_rollup_parts_kept_one_value_per_group_become_a_row_per_part(version: int) -> None:
+    parts = {"invoices": {"10": {"id": "10", "total": "5.00"}, "9": {"id": "9", "total": "7.00"}},
+             "items": {"3": {"id": "3"}}}
+    old = ({"version": 1, "groups": {"billing": {"p1": parts}}} if version == 1 else
+           {"version": 2, "spaces": {"group:billing": {"p1": parts}, "dirty:billing": {"p1": 1}}})
+    state = State.from_dict(json.loads(json.dumps(old)))
+    spaces = state.to_dict()["spaces"]
+    assert "group:billing" not in spaces
+    assert spaces["part:billing:p1"] == {"": 1, "invoices/10": parts["invoices"]["10"],
+                                         "invoices/9": parts["invoices"]["9"], "items/3": {"id": "3"}}
+    # each part in row-id order as text (as version 2 sorted them)
+    assert state.group_rows("billing", "p1") == {"invoices": [parts["invoices"]["10"], parts["invoices"]["9"]],
+                                                 "items": [{"id": "3"}]}
+
+
+def test_a_group_whose_parts_were_all_dropped_still_has_figures_and_one_never_seen_has_none() -> None:
+    state = State()
+    assert state.group_rows("billing", "p1") is None
+    state.drop_part("billing", "p1", "invoices", "1")  # nothing to drop: the group stays unseen
+    assert state.group_rows("billing", "p1") is None and state.dirty_groups("billing") == []
+    assert state.put_part("billing", "p1", "invoices", "1", {"id": "1"})
+    assert not state.put_part("billing", "p1", "invoices", "1", {"id": "1"})  # unchanged: not dirty again
+    state.clean("billing", "p1")
+    assert not state.put_part("billing", "p1", "invoices", "1", {"id": "1"})
+    assert state.dirty_groups("billing") == []
+    state.drop_part("billing", "p1", "invoices", "1")
+    assert state.group_rows("billing", "p1") == {} and state.dirty_groups("billing") == ["p1"]
 
 
 @pytest.mark.parametrize("text", ["2024-04-06T16:05:09Z", "0999-01-02T03:04:05Z", "0001-01-01T00:00:00Z",

@@ -169,7 +169,7 @@ def test_stateless_rollup_helper_matches(clinic: Clinic) -> None:
 def test_state_of_another_version_is_refused() -> None:
     with pytest.raises(ValueError, match="map state version"):
         State.from_dict({"version": 99})
-    assert State.from_dict(None).to_dict()["version"] == 2
+    assert State.from_dict(None).to_dict()["version"] == 3
 
 
 def test_an_enum_waits_for_its_options_from_settings(clinic: Clinic, tmp_path: Path) -> None:

@@ -19,22 +19,20 @@ from typing import Any
 from target_pipedrive.crosswalk.store import Crosswalk
 
 ABSENT = object()  # cached: no row under this key
-# Rollup parts are one value per patient (every invoice, every communication): large, read once per change
-# and once at the end, so caching them only filled memory (480 MB at the end of the large clinic's run).
-UNCACHED = ("group:",)
 
 
 class CrosswalkMemory:
     def __init__(self, crosswalk: Crosswalk, cache_size: int = 10_000) -> None:
         self.crosswalk = crosswalk
         self.cache_size = cache_size
-        self._changed: dict[tuple[str, str], Any] = {}  # since the last save; None: removed
+        self._changed: dict[str, dict[str, Any]] = {}  # space -> key -> value since the last save; None: removed
         self._cache: OrderedDict[tuple[str, str], Any] = OrderedDict()  # saved values, most recent last
 
     def get(self, space: str, key: str) -> Any:
+        changed = self._changed.get(space)
+        if changed is not None and key in changed:
+            return changed[key]
         at = (space, key)
-        if at in self._changed:
-            return self._changed[at]
         value = self._cache.get(at)
         if value is None:
             value = self.crosswalk.memory_value(space, key)
@@ -44,20 +42,24 @@ class CrosswalkMemory:
         return None if value is ABSENT else value
 
     def put(self, space: str, key: str, value: Any) -> None:
-        at = (space, key)
-        self._changed[at] = value
-        self._cache.pop(at, None)
+        self._changed.setdefault(space, {})[key] = value
+        self._cache.pop((space, key), None)
 
     def keys(self, space: str) -> list[str]:
-        keys = set(self.crosswalk.memory_keys(space))
-        for (changed_space, key), value in self._changed.items():
-            if changed_space == space:
-                (keys.discard if value is None else keys.add)(key)
-        return sorted(keys)
+        return [key for key, _ in self.items(space)]
+
+    def items(self, space: str) -> list[tuple[str, Any]]:
+        values = dict(self.crosswalk.memory_items(space))
+        for key, value in self._changed.get(space, {}).items():
+            if value is None:
+                values.pop(key, None)
+            else:
+                values[key] = value
+        return sorted(values.items())
 
     @property
     def unsaved(self) -> int:
-        return len(self._changed)
+        return sum(len(values) for values in self._changed.values())
 
     @property
     def cached(self) -> int:
@@ -66,17 +68,18 @@ class CrosswalkMemory:
     def save(self) -> None:
         """Write every change since the last save (one transaction); they then join the cache."""
         changed, self._changed = self._changed, {}
+        flat = {(space, key): value for space, values in changed.items() for key, value in values.items()}
         try:
-            self.crosswalk.save_memory(changed)
+            self.crosswalk.save_memory(flat)
         except BaseException:
-            self._changed = {**changed, **self._changed}  # not saved: still to write
+            for space, values in self._changed.items():  # not saved: still to write, under what came since
+                changed.setdefault(space, {}).update(values)
+            self._changed = changed
             raise
-        for at, value in changed.items():
+        for at, value in flat.items():
             self._keep(at, ABSENT if value is None else value)
 
     def _keep(self, at: tuple[str, str], value: Any) -> None:
-        if at[0].startswith(UNCACHED):
-            return
         self._cache[at] = value
         self._cache.move_to_end(at)
         while len(self._cache) > self.cache_size:

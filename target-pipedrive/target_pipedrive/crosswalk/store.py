@@ -313,6 +313,11 @@ class Crosswalk(SourceRecords):
         with self.engine.connect() as c:
             return list(c.execute(select(map_memory.c.key).where(map_memory.c.space == space)).scalars())
 
+    def memory_items(self, space: str) -> list[tuple[str, Any]]:
+        with self.engine.connect() as c:
+            return [(key, value) for key, value in c.execute(
+                select(map_memory.c.key, map_memory.c.value).where(map_memory.c.space == space))]
+
     def save_memory(self, values: dict[tuple[str, str], Any]) -> None:
         """Store each (space, key) -> value (None: remove it), all in one transaction."""
         if not values:

@@ -93,7 +93,7 @@ class MapStage:
     def _memory_state(self, m: Any) -> Any:
         """The map's memory on crosswalk rows; one kept as a blob by an earlier version becomes rows at once
         (saved, then the blob dropped: rows and blob are equal until the first record, so a crash between
-        the two only imports the same values again)."""
+        the two only imports the same values again), and so do rollup parts kept one value per patient."""
         from cliniko_map.state import State
 
         legacy = self.writer.crosswalk.get_value(STATE_KEY)
@@ -101,9 +101,11 @@ class MapStage:
             state = State.from_dict(legacy, self.memory)
         except ValueError as exc:
             raise MapLoadError(f"the map's memory in the crosswalk cannot be read: {exc}") from None
-        if legacy and not self.dry_run:
+        upgraded = state.upgrade_groups(m.spec.rollups)
+        if (legacy or upgraded) and not self.dry_run:
             self.memory.save()
-            self.writer.crosswalk.drop_value(STATE_KEY)
+            if legacy:
+                self.writer.crosswalk.drop_value(STATE_KEY)
         return state
 
     def handles(self, stream: str) -> bool:
