@@ -19,6 +19,9 @@ from target_pipedrive.crosswalk.tables import EPOCH_KEY, now_iso, pending, sourc
 
 _DELETE_SOURCE = delete(sources).where(and_(sources.c.stream == bindparam("k_stream"),
                                              sources.c.source_key == bindparam("k_key")))  # built once
+_RUN_STATUS = select(sources.c.status).where(and_(sources.c.stream == bindparam("k_stream"),
+                                                  sources.c.source_key == bindparam("k_key"),
+                                                  sources.c.run_id == bindparam("k_run")))
 
 
 class SourceRecords:
@@ -40,6 +43,11 @@ class SourceRecords:
             c.execute(_DELETE_SOURCE, [{"k_stream": stream, "k_key": key} for stream, key in latest])
             c.execute(insert(sources), [{"stream": stream, "source_key": key, "status": status, "run_id": run_id,
                                          "at": at} for (stream, key), status in latest.items()])
+
+    def source_status(self, run_id: str, stream: str, key: str) -> str | None:
+        """The status run `run_id` saved for a source record (None: that run saved none)."""
+        with self.engine.connect() as c:
+            return c.execute(_RUN_STATUS, {"k_stream": stream, "k_key": key, "k_run": run_id}).scalar()
 
     def source_rows(self, stream: str | None = None) -> list[dict[str, Any]]:
         query = select(sources).order_by(sources.c.stream, sources.c.source_key)

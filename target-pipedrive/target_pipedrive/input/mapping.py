@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -86,7 +87,8 @@ class MapStage:
         self.streams: set[str] = set(self.map.spec.streams)
         from cliniko_map.names import CLINIKO_STREAMS
 
-        self.sources = SourceLedger(self.map.spec.prefix, CLINIKO_STREAMS)
+        self.sources = SourceLedger(self.map.spec.prefix, CLINIKO_STREAMS, None if self.dry_run else partial(
+            self.writer.crosswalk.source_status, self.writer.run_id))
         self._outcomes: list[tuple[Any, str, str | None, str]] = []  # writes in flight, booked when done
         self._started = False
 
@@ -150,6 +152,7 @@ class MapStage:
         if not self.dry_run:
             self.memory.save()
             self.writer.crosswalk.settle_sources(self.writer.run_id, self.sources.settled())
+            self.sources.retire()
         self.writer.tally.checkpoints.add(time.monotonic() - began)
 
     def finish(self) -> None:

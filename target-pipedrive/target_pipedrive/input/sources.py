@@ -8,11 +8,18 @@ from; every record received ends in exactly one status and the line
 `received = migrated + unchanged + rolled up + skipped + failed (+ held + deferred + waiting)`
 holds,
 or the difference is shown as `unaccounted` (a bug, never hidden).
+
+What the ledger keeps does not grow with the clinic: once a checkpoint has saved a record's status
+to the crosswalk (`sources`), `retire` lets the record go and keeps only a count per stream and
+status. A retired record booked again (its patient's rollup, a duplicate from the tap) is reopened
+from the status this run saved. Kept until the end: records still waiting, held ones, and those
+re-read unchanged (the crosswalk stores them as migrated, so their status could not be told back).
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 # Worst first: a record counts as failed when any of its outputs failed, and so on.
@@ -20,8 +27,13 @@ RANK = ("failed", "held", "deferred", "migrated", "rolled_up", "unchanged", "ski
 STATUSES = (*RANK, "waiting", "unaccounted")
 
 
+KEPT = ("held", "unchanged")  # never retired (see above)
+
+
 class SourceLedger:
-    def __init__(self, prefix: str, streams: dict[str, str]) -> None:
+    def __init__(self, prefix: str, streams: dict[str, str],
+                 saved_status: Callable[[str, str], str | None] | None = None) -> None:
+        """`saved_status(stream, key)`: the status this run saved for a record, None if it saved none."""
         self.prefix = prefix
         self.singular = dict(streams)  # Cliniko stream -> the kind in its source keys
         self.received: dict[str, str] = {}  # source key -> its stream
@@ -31,9 +43,13 @@ class SourceLedger:
         self._unsaved: set[str] = set()  # received or re-booked since the last `settled()`
         self._stream_of = {kind: stream for stream, kind in self.singular.items()}
         self.earlier: dict[str, str] = {}  # source key received by an earlier run, booked now -> its stream
+        self.retired: dict[str, Counter[str]] = {}  # stream -> status -> records saved and let go
+        self._saved_status = saved_status
 
     def receive(self, stream: str, record_id: Any) -> str:
         key = f"{self.prefix}:{self.singular.get(stream, stream)}:{record_id}"
+        if key not in self.received:
+            self._reopen(stream, key)
         self.received[key] = stream
         self._unsaved.add(key)
         return key
@@ -64,10 +80,33 @@ class SourceLedger:
             return current
         parts = key.split(":")
         stream = self._stream_of.get(parts[1]) if len(parts) == 3 and parts[0] == self.prefix else None
-        if stream is not None:  # a record received by an earlier run, completed now (an attendee whose
-            self.earlier[key] = stream  # group appointment arrived, a patient's rollup)
-            return key
-        return None
+        if stream is not None and not self._reopen(stream, key):  # a record received by an earlier run,
+            self.earlier[key] = stream  # completed now (an attendee whose group appointment arrived, a rollup)
+        return None if stream is None else key
+
+    def retire(self) -> None:
+        """After a checkpoint saved every status (`settled`): let go of the records whose status is saved."""
+        if self._saved_status is None or self._unsaved:
+            return
+        for key, status in list(self.status.items()):
+            stream = self.received.get(key)
+            if stream is None or status in KEPT:
+                continue
+            self.retired.setdefault(stream, Counter())[status] += 1
+            del self.received[key], self.status[key]
+        self._alias = {key: source for key, source in self._alias.items() if source in self.received}
+
+    def _reopen(self, stream: str, key: str) -> bool:
+        """A retired record is booked again: back in the ledger with the status it was counted under."""
+        counted = self.retired.get(stream)
+        if not counted or self._saved_status is None:
+            return False
+        status = self._saved_status(stream, key)
+        if status is None or counted[status] <= 0:
+            return False
+        counted[status] -= 1
+        self.received[key], self.status[key] = stream, status
+        return True
 
     def book(self, key: str, status: str, current: str | None = None, output: tuple[str, str] | None = None) -> None:
         source = self.origin(key, current)
@@ -89,7 +128,7 @@ class SourceLedger:
 
     def counts(self, waiting: set[str]) -> dict[str, dict[str, int]]:
         """{Cliniko stream: {status: n}} over every record received this run."""
-        out: dict[str, Counter[str]] = {}
+        out: dict[str, Counter[str]] = {stream: +counted for stream, counted in self.retired.items() if +counted}
         for key, stream in self.received.items():
             status = self.status.get(key) or ("waiting" if key in waiting else "unaccounted")
             out.setdefault(stream, Counter())[status] += 1
