@@ -50,13 +50,11 @@ class Saved:
 
     def __init__(self) -> None:
         self.rows: dict[tuple[str, str], str] = {}
-        self.asked = 0
 
     def save(self, settled: list[tuple[str, str, str]]) -> None:
         self.rows.update({(stream, key): status for stream, key, status in settled})
 
     def status(self, stream: str, key: str) -> str | None:
-        self.asked += 1
         return self.rows.get((stream, key))
 
 

@@ -56,8 +56,7 @@ class State:
 
     def table_rows(self, table: str) -> dict[str, dict[str, Any]]:
         """Every row of a table by id, in id order: for the reference tables the map scans (a few rows each)."""
-        space = table_space(table)
-        return {key: self.memory.get(space, key) for key in self.memory.keys(space)}
+        return dict(self.memory.items(table_space(table)))
 
     # -- dependants -----------------------------------------------------------------------------
     def wait_for(self, table: str, row_id: str, stream: str, record: dict[str, Any]) -> None:
@@ -97,10 +96,10 @@ class State:
     def missing(self) -> list[tuple[str, str, str]]:
         """(stream, record id, "table:id") for every record still waiting for a row."""
         out = []
-        for key in self.memory.keys(WAITING):
+        for key, entries in self.memory.items(WAITING):
             table, _, row_id = key.partition(":")
             if self.row(table, row_id) is None:
-                out.extend((stream, record_id, key) for stream, record_id in self.memory.get(WAITING, key) or [])
+                out.extend((stream, record_id, key) for stream, record_id in entries)
         return out
 
     # -- rollups --------------------------------------------------------------------------------
@@ -139,8 +138,8 @@ class State:
         moved = 0
         for rollup in rollups:
             legacy = f"group:{rollup}"
-            for group in self.memory.keys(legacy):
-                self._put_parts(rollup, group, self.memory.get(legacy, group) or {})
+            for group, parts in self.memory.items(legacy):
+                self._put_parts(rollup, group, parts)
                 self.memory.put(legacy, group, None)
                 moved += 1
         return moved

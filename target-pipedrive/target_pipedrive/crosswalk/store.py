@@ -309,10 +309,6 @@ class Crosswalk(SourceRecords):
         with self.engine.connect() as c:
             return c.execute(GET_MEMORY, {"k_space": space, "k_key": key}).scalar()
 
-    def memory_keys(self, space: str) -> list[str]:
-        with self.engine.connect() as c:
-            return list(c.execute(select(map_memory.c.key).where(map_memory.c.space == space)).scalars())
-
     def memory_items(self, space: str) -> list[tuple[str, Any]]:
         with self.engine.connect() as c:
             return [(key, value) for key, value in c.execute(
