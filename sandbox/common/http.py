@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from sandbox.common.faults import Faults
+from sandbox.common.hold import Hold
 
 
 @dataclass
@@ -114,9 +115,9 @@ class Router:
 class App:
     """Base of an emulator: routing, admin endpoints, faults and a request log.
 
-    Subclasses add their API routes to `self.router` and may override `authorize`
-    and `rate_limit`. Paths under `/_admin/` bypass auth, faults and limits so tests
-    can always steer the emulator.
+    Subclasses add their API routes to `self.router` and may override `authorize`,
+    `rate_limit` and `operation`. Paths under `/_admin/` bypass auth, faults, limits and
+    the hold so tests can always steer the emulator.
     """
 
     name = "sandbox"
@@ -126,6 +127,7 @@ class App:
         self.router = Router()
         self.admin = Router()
         self.faults = faults or Faults()
+        self.hold = Hold()
         self.request_log: deque[dict[str, Any]] = deque(maxlen=self.log_size)
         # Called with (request, response) after every API request; tests hang
         # spec validators and mid-sync mutations here.
@@ -135,6 +137,9 @@ class App:
         self.admin.add("GET", "/_admin/health", lambda r: Response.json({"ok": True, "app": self.name}))
         self.admin.add("GET", "/_admin/faults", lambda r: Response.json(self.faults.as_dict()))
         self.admin.add("POST", "/_admin/faults", self._set_faults)
+        self.admin.add("GET", "/_admin/hold", lambda r: Response.json(self.hold.as_dict()))
+        self.admin.add("POST", "/_admin/hold", self._arm_hold)
+        self.admin.add("DELETE", "/_admin/hold", self._release_hold)
         self.admin.add("GET", "/_admin/requests", self._get_requests)
         self.admin.add("DELETE", "/_admin/requests", self._clear_requests)
 
@@ -146,6 +151,10 @@ class App:
     def rate_limit(self, request: Request) -> Response | None:
         """Return a 429 response when the caller is over its limit."""
         return None
+
+    def operation(self, request: Request) -> str:
+        """The name a hold is armed with ("POST /v1/files" style for emulators that price operations)."""
+        return f"{request.method} {request.path}"
 
     def decorate(self, request: Request, response: Response) -> None:
         """Add headers every API response carries (rate-limit headers, ...)."""
@@ -168,7 +177,8 @@ class App:
                 return Response.json({"error": "no such admin route"}, 405 if exists else 404)
             request.params = params
             return handler(request)
-        response = self._dispatch_api(request)
+        with self.hold.gate(self.operation(request)):
+            response = self._dispatch_api(request)
         with self._log_lock:
             self.request_count += 1
             self.request_log.append(self.log_entry(request, response))
@@ -214,6 +224,19 @@ class App:
         except (TypeError, ValueError) as exc:
             return Response.json({"error": str(exc)}, 400)
         return Response.json(self.faults.as_dict())
+
+    def _arm_hold(self, request: Request) -> Response:
+        body = request.json() or {}
+        try:
+            self.hold.arm(str(body.get("operation") or ""), int(body.get("after", 0)))
+        except (TypeError, ValueError) as exc:
+            return Response.json({"error": str(exc)}, 400)
+        return Response.json(self.hold.as_dict())
+
+    def _release_hold(self, request: Request) -> Response:
+        if not self.hold.release():
+            return Response.json({"error": "held requests were still being handled after 60 s"}, 500)
+        return Response.json(self.hold.as_dict())
 
     def _get_requests(self, request: Request) -> Response:
         with self._log_lock:

@@ -141,6 +141,11 @@ class PipedriveApp(App):
         self._local.headers = verdict.headers
         return verdict.refusal
 
+    def operation(self, request: Request) -> str:
+        """The priced operation's label, as `GET /_admin/usage` counts it ("POST /v1/files")."""
+        op = operation_for(request.method, request.path)
+        return op.label if op is not None else super().operation(request)
+
     def forced_429(self, request: Request) -> Response:
         return self.limiter.forced(self.token_of(request) or "", self.current_user_id(request), request.method)
 

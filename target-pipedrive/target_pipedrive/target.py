@@ -172,6 +172,7 @@ class TargetPipedrive(Target):
 
     # -- end of input ---------------------------------------------------------------------------------
     def process_endofpipe(self) -> None:
+        interrupted = False
         try:
             if self._mapping is not None:
                 self._mapping.finish()
@@ -183,9 +184,15 @@ class TargetPipedrive(Target):
                 self.writer.crosswalk.settle_parked_sources()
             super().process_endofpipe()  # the sinks hold nothing, and the SDK holds no STATE
             self.checkpoint()  # the last STATE: everything is written, parked or saved by now
+        except Interrupted:
+            # _stop_interrupted gives the writes in flight their grace; closing here would wait them out, and
+            # a Pipedrive slow to answer would hold a Ctrl-C at the end of the input for as long as it likes
+            interrupted = True
+            raise
         finally:
-            self.writer.close()
-            self.writer.crosswalk.close()
+            if not interrupted:
+                self.writer.close()
+                self.writer.crosswalk.close()
 
     def listen(self, file_input: IO[str] | None = None) -> None:
         try:

@@ -21,6 +21,7 @@ from pd_helpers import (
     assert_exact_clinic,
     base_config,
     clinic,
+    file_record,
     messages,
     objects,
     run_admin,
@@ -74,6 +75,23 @@ def test_recovery_adopts_the_object_created_just_before_the_kill(pipedrive_sandb
     assert len(objects(sb, "person")) == 3
 
 
+def test_an_empty_file_uploaded_just_before_the_kill_is_adopted(pipedrive_sandbox: Any, tmp_path: Path,
+                                                                crosswalk_url: str) -> None:
+    """Its size, 0, is a size like any other: the marker that finds it again is its name and size."""
+    sb = pipedrive_sandbox
+    cfg = base_config(sb, tmp_path, crosswalk_url=crosswalk_url, max_writes_in_flight=1)
+    data = clinic(tmp_path / "files", n_persons=1, n_files=0)
+    data["files"] = [file_record(1, tmp_path / "files", content=b"")]
+    killed = run_target(cfg, messages(data), tmp_path, env={"TARGET_PIPEDRIVE_CRASH_AT": "after_response@files:1"})
+    assert killed.returncode == -signal.SIGKILL
+    assert [f["file_size"] for f in objects(sb, "file")] == [0]  # in Pipedrive, not in the crosswalk
+    rerun = run_target(cfg, messages(data), tmp_path)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert "Recovered 1 unconfirmed write(s) of an interrupted run: adopted 1" in rerun.stderr
+    assert len(objects(sb, "file")) == 1
+    assert_exact_clinic(sb, data)
+
+
 def test_kill_during_an_update_keeps_the_true_before_image(pipedrive_sandbox: Any, tmp_path: Path,
                                                            crosswalk_url: str) -> None:
     sb = pipedrive_sandbox
@@ -125,4 +143,45 @@ def test_kills_at_arbitrary_moments_then_rerun_converge(pipedrive_sandbox: Any, 
     sb.admin("POST", "faults", {"latency_ms": 0})
     final = run_target(cfg, text, tmp_path)
     assert final.returncode == 0, final.stderr[-3000:]
+    assert_exact_clinic(sb, data)
+
+
+def test_ctrl_c_at_the_end_of_input_while_pipedrive_hangs_stops_within_the_grace(
+        pipedrive_sandbox: Any, tmp_path: Path, crosswalk_url: str) -> None:
+    """The last writes hang in Pipedrive (held by the sandbox) while the target ends its input: a Ctrl-C
+    must stop it after the grace for writes in flight, not when Pipedrive finally answers them."""
+    sb = pipedrive_sandbox
+    cfg = base_config(sb, tmp_path, crosswalk_url=crosswalk_url, max_writes_in_flight=8)
+    cfg_path = tmp_path / "config.json"
+    cfg_path.write_text(json.dumps(cfg))
+    data = clinic(tmp_path / "files")
+    text = to_text(messages(data)[:-1])  # no STATE at the end: the input ends while the files are in flight
+    sb.admin("POST", "hold", {"operation": "POST /v1/files", "after": 0})
+    log = tmp_path / "stderr.log"
+    try:
+        with open(log, "w") as err:
+            proc = subprocess.Popen([sys.executable, "-m", "target_pipedrive", "--config", str(cfg_path)],
+                                    stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err, cwd=tmp_path,
+                                    text=True)
+        assert proc.stdin is not None
+        proc.stdin.write(text)
+        proc.stdin.close()
+        deadline = time.monotonic() + 60
+        while sb.admin("GET", "hold")["held"] < len(data["files"]):
+            assert proc.poll() is None and time.monotonic() < deadline, "the file writes never reached Pipedrive"
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=60)  # the grace is 5 s; the held writes would wait forever
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise AssertionError("Ctrl-C did not stop the target while Pipedrive held its last writes") from None
+    finally:
+        sb.admin("DELETE", "hold")  # the held uploads land now, as a slow server's would
+    stderr = log.read_text()
+    assert proc.returncode == 128 + signal.SIGINT, stderr[-2000:]
+    assert "target-pipedrive: stopped by SIGINT (Ctrl-C)" in stderr
+    rerun = run_target(cfg, messages(data), tmp_path)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert f"Recovered {len(data['files'])} unconfirmed write(s) of an interrupted run: adopted 2" in rerun.stderr
     assert_exact_clinic(sb, data)

@@ -246,11 +246,13 @@ class Point:
     """Where a run is stopped: by progress, never by time. After the `count`-th request of `operation` the
     migration sends to Pipedrive, counted over all its runs (each object is created once, so a re-run goes on
     where the last one stopped and the count keeps rising), or, for "cliniko", after `count` Cliniko requests
-    of this run (the tap reading)."""
+    of this run (the tap reading). A held point freezes the Pipedrive sandbox at the next request instead
+    (sandbox/common/hold.py), so the signal lands mid-run even where the run is close to its end."""
 
     label: str
     operation: str
     count: int
+    hold: bool = False
 
     def reached(self, cliniko: ServedSandbox, pipedrive: ServedSandbox, cliniko_base: int) -> int:
         """How far the migration is on this point's counter (compare with `count`); an operation given as a
@@ -285,38 +287,48 @@ def stop_at(env: dict[str, str], args: tuple[str, ...], log: Path, point: Point,
     cliniko_base = cliniko.requests_served()
     if point.operation != "cliniko" and point.reached(cliniko, pipedrive, cliniko_base) >= point.count:
         raise AssertionError(f"kill point {point} was passed before this run started: order the points by progress")
-    began = time.monotonic()
-    proc = start_meltano(env, *args, log=log)
-    while True:
-        if proc.poll() is not None:
-            raise AssertionError(f"meltano {' '.join(args)} ended ({proc.returncode}) before its kill point {point}:"
-                                 f"\n{_tail(log, offset)}")
-        if time.monotonic() - began > RUN_TIMEOUT_S:
-            kill_group(proc)
-            raise AssertionError(f"meltano {' '.join(args)} hung before its kill point {point}")
-        try:
-            due = point.reached(cliniko, pipedrive, cliniko_base) >= point.count
-        except requests.RequestException:
-            due = False
-        if due:
-            break
-        time.sleep(0.05)
-    signalled = time.monotonic()
-    if whom == "group":
-        os.killpg(proc.pid, signum)
-    else:
-        os.kill(proc.pid, signum)
+    if point.hold:
+        left = point.count - point.reached(cliniko, pipedrive, cliniko_base)
+        pipedrive.admin("POST", "/_admin/hold", {"operation": point.operation, "after": left})
     try:
-        proc.wait(timeout=STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        kill_group(proc)
-        raise AssertionError(f"meltano did not stop within {STOP_TIMEOUT_S:.0f} s of signal {signum}") from None
-    while group_alive(proc.pid):  # the tap and the target end too, not just Meltano
-        if time.monotonic() - signalled > STOP_TIMEOUT_S:
+        began = time.monotonic()
+        proc = start_meltano(env, *args, log=log)
+        while not _due(point, cliniko, pipedrive, cliniko_base):
+            if proc.poll() is not None:
+                raise AssertionError(f"meltano {' '.join(args)} ended ({proc.returncode}) before its kill point "
+                                     f"{point}:\n{_tail(log, offset)}")
+            if time.monotonic() - began > RUN_TIMEOUT_S:
+                kill_group(proc)
+                raise AssertionError(f"meltano {' '.join(args)} hung before its kill point {point}")
+            time.sleep(0.05)
+        signalled = time.monotonic()
+        if whom == "group":
+            os.killpg(proc.pid, signum)
+        else:
+            os.kill(proc.pid, signum)
+        try:
+            proc.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
             kill_group(proc)
-            raise AssertionError(f"a plugin was still running {STOP_TIMEOUT_S:.0f} s after signal {signum}")
-        time.sleep(0.05)
-    return Stopped(proc.returncode, time.monotonic() - signalled, _output(log, offset))
+            raise AssertionError(f"meltano did not stop within {STOP_TIMEOUT_S:.0f} s of signal {signum}") from None
+        while group_alive(proc.pid):  # the tap and the target end too, not just Meltano
+            if time.monotonic() - signalled > STOP_TIMEOUT_S:
+                kill_group(proc)
+                raise AssertionError(f"a plugin was still running {STOP_TIMEOUT_S:.0f} s after signal {signum}")
+            time.sleep(0.05)
+        return Stopped(proc.returncode, time.monotonic() - signalled, _output(log, offset))
+    finally:
+        if point.hold:  # the held requests are handled (as a server would) before anything runs next
+            pipedrive.admin("DELETE", "/_admin/hold")
+
+
+def _due(point: Point, cliniko: ServedSandbox, pipedrive: ServedSandbox, cliniko_base: int) -> bool:
+    try:
+        if point.hold:
+            return bool(pipedrive.admin("GET", "/_admin/hold")["held"])
+        return point.reached(cliniko, pipedrive, cliniko_base) >= point.count
+    except requests.RequestException:
+        return False
 
 
 def run_until_done(env: dict[str, str], args: tuple[str, ...], log: Path, tries: int = 3,

@@ -4,6 +4,8 @@ ones, out-of-band edits, config, users, reset, and SQLite persistence across res
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import pytest
 import requests
@@ -113,3 +115,48 @@ def test_sqlite_persistence_across_restarts(tmp_path, pipedrive_sandbox_factory)
     second.close()
     with pytest.raises(ValueError, match="seed"):
         PipedriveApp(DocStore(db), seed_value="other")
+
+
+def wait_until(condition, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.01)
+
+
+def test_hold_freezes_the_api_at_an_exact_request_until_released(pipedrive_sandbox):
+    sb = pipedrive_sandbox
+    sb.admin("POST", "hold", {"operation": "POST /v2/persons", "after": 1})
+    answers: list[int] = []
+
+    def create(name: str) -> None:
+        answers.append(sb.request("POST", "/api/v2/persons", json={"name": name}).status_code)
+
+    create("passes")  # the one request let through
+    assert answers == [200]
+    writers = [threading.Thread(target=create, args=(name,)) for name in ("held", "after")]
+    reader = threading.Thread(target=lambda: answers.append(sb.request("GET", "/api/v2/persons").status_code))
+    try:
+        writers[0].start()
+        wait_until(lambda: sb.admin("GET", "hold")["held"] == 1)
+        writers[1].start()
+        reader.start()  # once holding, every API request waits, whatever its operation
+        wait_until(lambda: sb.admin("GET", "hold")["held"] == 3)
+        assert answers == [200] and sb.admin("GET", "objects/person")["count"] == 1  # admin stays open
+    finally:
+        released = sb.admin("DELETE", "hold")
+    # the release answers once the held requests are handled: their writes are in the store already
+    assert released == {"operation": None, "left": 0, "holding": False, "held": 0}
+    assert sb.admin("GET", "objects/person")["count"] == 3
+    for thread in (*writers, reader):
+        thread.join(timeout=30)
+    assert sorted(answers) == [200, 200, 200, 200]
+    assert sb.request("POST", "/api/v2/persons", json={"name": "free"}).status_code == 200  # disarmed
+
+
+@pytest.mark.parametrize("body", [{"after": 1}, {"operation": "POST /v2/persons", "after": -1},
+                                  {"operation": "POST /v2/persons", "after": "many"}])
+def test_hold_refuses_a_malformed_arming(pipedrive_sandbox, body):
+    response = requests.post(pipedrive_sandbox.url + "/_admin/hold", json=body, timeout=10)
+    assert response.status_code == 400 and response.json()["error"]
+    assert pipedrive_sandbox.admin("GET", "hold")["operation"] is None

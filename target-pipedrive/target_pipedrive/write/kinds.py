@@ -201,7 +201,7 @@ class FileKind(Kind):
         items = self.api.list("v1", f"/persons/{lookup['person_id']}/files", limit=100)  # spec max
         return [f for f in items if f.get("active_flag", True)
                 and lookup["file_name"] in (f.get("file_name"), f.get("name"))
-                and int(f.get("file_size") or -1) == int(lookup["size"])]
+                and f.get("file_size") is not None and int(f["file_size"]) == int(lookup["size"])]  # 0: empty
 
 
 class ActivityTypeKind(Kind):
