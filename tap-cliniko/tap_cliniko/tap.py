@@ -45,7 +45,7 @@ class Interrupted(BaseException):
     or `except Exception` takes it for a failed request)."""
 
     def __init__(self, signum: int) -> None:
-        super().__init__("SIGINT (Ctrl-C)" if signum == signal.SIGINT else f"signal {signal.Signals(signum).name}")
+        super().__init__("SIGINT (Ctrl-C)" if signum == signal.SIGINT else signal.Signals(signum).name)
         self.exit_code = 128 + signum
 
 

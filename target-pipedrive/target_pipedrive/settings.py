@@ -77,6 +77,10 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property("state_interval_s", th.NumberType, default=30,
                 description="At most one STATE relayed to Meltano per this many seconds (each relay waits for the "
                             "writes in flight and saves the map's memory); the last one is always relayed."),
+    th.Property("checkpoint_records", th.IntegerType, default=10000,
+                description="At most this many Cliniko records go through the map between two saves of its memory "
+                            "and of the records' statuses (each waits for the writes in flight), however fast they "
+                            "arrive: what a checkpoint writes, and what the target holds meanwhile, stay bounded."),
     th.Property("progress_interval_s", th.NumberType, default=10,
                 description="Seconds between progress lines on stderr (0 disables them)."),
     th.Property("cliniko_api_key", th.StringType, secret=True,
@@ -201,6 +205,7 @@ class Settings:
     progress_interval_s: float = 10.0
     max_writes_in_flight: int = 8
     state_interval_s: float = 30.0
+    checkpoint_records: int = 10_000
     map_path: str | None = None
     map_output_dir: str = DEFAULT_MAP_OUTPUT_DIR
 
@@ -258,6 +263,7 @@ class Settings:
             max_writes_in_flight=max(1, int(config.get("max_writes_in_flight") or 8)),
             state_interval_s=float(config["state_interval_s"]) if config.get("state_interval_s") is not None
             else 30.0,
+            checkpoint_records=max(1, int(config.get("checkpoint_records") or 10_000)),
             progress_interval_s=float(config["progress_interval_s"]) if config.get("progress_interval_s")
             is not None else 10.0,
             map_path=str(config["map"]) if config.get("map") else None,

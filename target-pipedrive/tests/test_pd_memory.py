@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pd_helpers import base_config, run_admin, run_target
+from pd_helpers import base_config, record, run_admin, run_target, state
 from sqlalchemy import create_engine, insert, select
 
 from target_pipedrive.crosswalk import Crosswalk
@@ -145,3 +145,29 @@ def test_the_map_memory_of_an_earlier_version_becomes_rows(pipedrive_sandbox: An
     engine.dispose()
     assert kept == {("table:patients", "7"): {"merged_with_patient_id": None},
                     ("part:billing:7", ""): 1, ("part:billing:7", "invoices/501"): OLD_INVOICE}
+
+
+@pytest.mark.parametrize("every", [None, 5])
+def test_records_that_arrive_faster_than_the_state_interval_are_saved_by_count(pipedrive_sandbox: Any,
+                                                                             tmp_path: Path, every: int | None) -> None:
+    """No STATE until the end (a rolled-up stream read at the tap's speed): the map's memory and the records'
+    statuses are still saved every `checkpoint_records`, so a checkpoint never holds more than that."""
+    cfg = base_config(pipedrive_sandbox, tmp_path, map=str(tmp_path / "map.yaml"),
+                      map_output_dir=str(tmp_path / "map-out"), **({"checkpoint_records": every} if every else {}))
+    assert run_admin(cfg, ["confirm-map"], tmp_path).returncode == 0
+    patients = [{"id": str(i), "first_name": "Pat", "last_name": f"Number {i}", "email": f"p{i}@example.org",
+                 "created_at": "2024-01-01T00:00:00Z", "updated_at": "2024-01-02T00:00:00Z"} for i in range(1, 13)]
+    patient_schema = {"type": "SCHEMA", "stream": "patients", "key_properties": ["id"],
+                      "schema": {"type": "object", "properties": {"id": {"type": "string"}}}}
+    done = run_target(cfg, [patient_schema, *(record("patients", p) for p in patients), state({"done": 1})],
+                      tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    crosswalk = Crosswalk(cfg["crosswalk_url"])
+    try:
+        summary = crosswalk.runs()[-1]["summary"]
+        persons = [r for r in crosswalk.source_rows("patients") if r["status"] == "migrated"]
+    finally:
+        crosswalk.close()
+    # 12 records: saved after the 5th and the 10th, then at the STATE and the end; by default at those two only
+    assert summary["checkpoints"]["count"] == (4 if every else 2), summary["checkpoints"]
+    assert len(persons) == 12

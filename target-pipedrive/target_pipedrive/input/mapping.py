@@ -91,6 +91,8 @@ class MapStage:
             self.writer.crosswalk.source_status, self.writer.run_id))
         self._outcomes: list[tuple[Any, str, str | None, str]] = []  # writes in flight, booked when done
         self._started = False
+        self._save_every = settings.checkpoint_records
+        self._unsaved = 0  # Cliniko records applied since the last save
 
     def _memory_state(self, m: Any) -> Any:
         """The map's memory on crosswalk rows; one kept as a blob by an earlier version becomes rows at once
@@ -126,6 +128,13 @@ class MapStage:
         from cliniko_map import MapRuntimeError
 
         self.start()
+        if self._unsaved >= self._save_every:
+            # records of rolled-up streams arrive as fast as the tap reads: saved by count as well as by the
+            # STATE interval, a checkpoint never holds (or writes) more than this many records' changes
+            began = time.monotonic()
+            self._save()
+            self.writer.tally.checkpoints.add(time.monotonic() - began)
+        self._unsaved += 1
         key = self.sources.receive(stream, record.get("id"))
         try:
             result = self.map.apply(stream, plain(record))
@@ -147,13 +156,19 @@ class MapStage:
         if rollups:
             for batch in self.map.flush_batches(FLUSH_BATCH):
                 self._account("rollups", batch)
+                self._save()  # a batch written and saved before the next: the end of input holds one at a time
+        self._save()
+        self.writer.tally.checkpoints.add(time.monotonic() - began)
+
+    def _save(self) -> None:
+        """Everything sent so far written, booked, and saved with the map's memory; the ledger lets it go."""
+        self._unsaved = 0
         self.writer.drain()
         self._book()
         if not self.dry_run:
             self.memory.save()
             self.writer.crosswalk.settle_sources(self.writer.run_id, self.sources.settled())
             self.sources.retire()
-        self.writer.tally.checkpoints.add(time.monotonic() - began)
 
     def finish(self) -> None:
         """End of input: rollups, what still waits (audited as held), the map's memory."""
