@@ -20,6 +20,7 @@ from functools import cached_property
 from typing import IO, Any, ClassVar
 
 from singer_sdk import Target
+from singer_sdk.exceptions import MissingKeyPropertiesError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
 from singer_sdk.sinks import Sink
 
@@ -200,16 +201,24 @@ class TargetPipedrive(Target):
             if self.config.get("map"):
                 _ = self.mapping  # a configured map is checked before the first message
             super().listen(file_input)
+        except MissingKeyPropertiesError:  # the SDK's check, before any sink sees the record
+            self._fail(ContractError(f"input line {self.message_reader.line_number} is a RECORD without its stream's "
+                                     "key properties (a malformed record from the tap): the records before it are "
+                                     "kept; nothing from it on was written"))
         except TargetError as exc:
-            if self._writer is not None:
-                self._writer.crosswalk.finish_run(self._writer.run_id, "failed", {"error": str(exc)})
-            print(f"target-pipedrive: {exc}", file=sys.stderr, flush=True)
-            hold_input_open()
-            sys.exit(exc.exit_code)
+            self._fail(exc)
         except Interrupted as exc:
             self._stop_interrupted(exc)
         if self.exit_code:
             sys.exit(self.exit_code)
+
+    def _fail(self, exc: TargetError) -> None:
+        """A fatal error: the run marked failed, one sentence, exit 2."""
+        if self._writer is not None:
+            self._writer.crosswalk.finish_run(self._writer.run_id, "failed", {"error": str(exc)})
+        print(f"target-pipedrive: {exc}", file=sys.stderr, flush=True)
+        hold_input_open()
+        sys.exit(exc.exit_code)
 
     def _stop_interrupted(self, exc: Interrupted) -> None:
         """Stopped by a signal: no more STATE, the run marked interrupted, one sentence, exit 128 + signal."""

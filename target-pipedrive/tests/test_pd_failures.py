@@ -111,6 +111,9 @@ def test_admin_commands_refuse_bad_arguments(pipedrive_sandbox: Any, tmp_path: P
     (lambda line: json.dumps({"type": "RECORD", "record": json.loads(line)["record"]}) + "\n",
      "is a Singer message without its stream"),
     (lambda line: json.dumps([json.loads(line)["record"]["name"]]) + "\n", "is not a Singer message"),
+    (lambda line: json.dumps({**json.loads(line), "record": {k: v for k, v in json.loads(line)["record"].items()
+                                                            if k != "source_key"}}) + "\n",
+     "is a RECORD without its stream's key properties"),
 ])
 def test_a_broken_input_line_ends_the_run_without_quoting_it_and_keeps_what_came_before(
         pipedrive_sandbox: Any, tmp_path: Path, broken: Any, says: str) -> None:
