@@ -12,6 +12,7 @@ them: a write whose client was killed meanwhile has landed before the test start
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -26,6 +27,7 @@ class Hold:
         self.left = 0  # requests of `operation` still let through
         self.holding = False
         self.waiting = 0  # held requests not yet let go
+        self.waiting_by_operation: Counter[str] = Counter()
         self.busy = 0  # let-go requests still being handled
 
     def arm(self, operation: str, after: int) -> None:
@@ -36,7 +38,8 @@ class Hold:
 
     def as_dict(self) -> dict[str, Any]:
         with self._cond:
-            return {"operation": self.operation, "left": self.left, "holding": self.holding, "held": self.waiting}
+            return {"operation": self.operation, "left": self.left, "holding": self.holding, "held": self.waiting,
+                    "held_by_operation": dict(+self.waiting_by_operation)}
 
     @contextmanager
     def gate(self, operation: str) -> Iterator[None]:
@@ -50,9 +53,11 @@ class Hold:
             held = self.holding
             if held:
                 self.waiting += 1
+                self.waiting_by_operation[operation] += 1
                 self._cond.notify_all()
                 self._cond.wait_for(lambda: not self.holding, timeout=MAX_HOLD_S)
                 self.waiting -= 1
+                self.waiting_by_operation[operation] -= 1
                 self.busy += 1
         try:
             yield

@@ -142,11 +142,12 @@ def test_hold_freezes_the_api_at_an_exact_request_until_released(pipedrive_sandb
         writers[1].start()
         reader.start()  # once holding, every API request waits, whatever its operation
         wait_until(lambda: sb.admin("GET", "hold")["held"] == 3)
+        assert sb.admin("GET", "hold")["held_by_operation"] == {"POST /v2/persons": 2, "GET /v2/persons": 1}
         assert answers == [200] and sb.admin("GET", "objects/person")["count"] == 1  # admin stays open
     finally:
         released = sb.admin("DELETE", "hold")
     # the release answers once the held requests are handled: their writes are in the store already
-    assert released == {"operation": None, "left": 0, "holding": False, "held": 0}
+    assert released == {"operation": None, "left": 0, "holding": False, "held": 0, "held_by_operation": {}}
     assert sb.admin("GET", "objects/person")["count"] == 3
     for thread in (*writers, reader):
         thread.join(timeout=30)
