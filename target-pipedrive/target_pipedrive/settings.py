@@ -78,9 +78,10 @@ CONFIG_SCHEMA = th.PropertiesList(
                 description="At most one STATE relayed to Meltano per this many seconds (each relay waits for the "
                             "writes in flight and saves the map's memory); the last one is always relayed."),
     th.Property("checkpoint_records", th.IntegerType, default=10000,
-                description="At most this many Cliniko records go through the map between two saves of its memory "
-                            "and of the records' statuses (each waits for the writes in flight), however fast they "
-                            "arrive: what a checkpoint writes, and what the target holds meanwhile, stay bounded."),
+                description="At most this many Cliniko records (or changes to the map's memory) between two saves "
+                            "of the map's memory and of the records' statuses (each waits for the writes in flight), "
+                            "however fast they arrive: what a checkpoint writes, and what the target holds meanwhile, "
+                            "stay bounded."),
     th.Property("progress_interval_s", th.NumberType, default=10,
                 description="Seconds between progress lines on stderr (0 disables them)."),
     th.Property("cliniko_api_key", th.StringType, secret=True,

@@ -168,6 +168,8 @@ def test_records_that_arrive_faster_than_the_state_interval_are_saved_by_count(p
         persons = [r for r in crosswalk.source_rows("patients") if r["status"] == "migrated"]
     finally:
         crosswalk.close()
-    # 12 records: saved after the 5th and the 10th, then at the STATE and the end; by default at those two only
-    assert summary["checkpoints"]["count"] == (4 if every else 2), summary["checkpoints"]
+    # by default saved at the STATE and the end only; with 5: also after the 5th and 10th record at least (more
+    # often when a record changes several values of the map's memory)
+    count = summary["checkpoints"]["count"]
+    assert (count >= 4 if every else count == 2), summary["checkpoints"]
     assert len(persons) == 12

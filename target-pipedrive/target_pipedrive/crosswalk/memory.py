@@ -26,6 +26,7 @@ class CrosswalkMemory:
         self.crosswalk = crosswalk
         self.cache_size = cache_size
         self._changed: dict[str, dict[str, Any]] = {}  # space -> key -> value since the last save; None: removed
+        self._unsaved = 0  # values in _changed, counted as they come (asked for at every record)
         self._cache: OrderedDict[tuple[str, str], Any] = OrderedDict()  # saved values, most recent last
 
     def get(self, space: str, key: str) -> Any:
@@ -42,7 +43,9 @@ class CrosswalkMemory:
         return None if value is ABSENT else value
 
     def put(self, space: str, key: str, value: Any) -> None:
-        self._changed.setdefault(space, {})[key] = value
+        values = self._changed.setdefault(space, {})
+        self._unsaved += key not in values
+        values[key] = value
         self._cache.pop((space, key), None)
 
     def keys(self, space: str) -> list[str]:
@@ -59,7 +62,7 @@ class CrosswalkMemory:
 
     @property
     def unsaved(self) -> int:
-        return sum(len(values) for values in self._changed.values())
+        return self._unsaved
 
     @property
     def cached(self) -> int:
@@ -67,7 +70,7 @@ class CrosswalkMemory:
 
     def save(self) -> None:
         """Write every change since the last save (one transaction); they then join the cache."""
-        changed, self._changed = self._changed, {}
+        changed, self._changed, self._unsaved = self._changed, {}, 0
         flat = {(space, key): value for space, values in changed.items() for key, value in values.items()}
         try:
             self.crosswalk.save_memory(flat)
@@ -75,6 +78,7 @@ class CrosswalkMemory:
             for space, values in self._changed.items():  # not saved: still to write, under what came since
                 changed.setdefault(space, {}).update(values)
             self._changed = changed
+            self._unsaved = sum(len(values) for values in changed.values())
             raise
         for at, value in flat.items():
             self._keep(at, ABSENT if value is None else value)

@@ -128,9 +128,9 @@ class MapStage:
         from cliniko_map import MapRuntimeError
 
         self.start()
-        if self._unsaved >= self._save_every:
+        if self._unsaved >= self._save_every or (not self.dry_run and self.memory.unsaved >= self._save_every):
             # records of rolled-up streams arrive as fast as the tap reads: saved by count as well as by the
-            # STATE interval, a checkpoint never holds (or writes) more than this many records' changes
+            # STATE interval, a checkpoint never holds (or writes) more than this many records or changes
             began = time.monotonic()
             self._save()
             self.writer.tally.checkpoints.add(time.monotonic() - began)
