@@ -56,11 +56,25 @@ def quiet_sdk_logs() -> None:
         logging.getLogger(name).setLevel(level)
 
 
+def _configs(argv: list[str]) -> list[str]:
+    return [argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == "--config"]
+
+
 def target() -> None:
     _guard()
     from target_pipedrive.target import TargetPipedrive
 
-    TargetPipedrive.cli()
+    try:
+        TargetPipedrive.cli()
+    except FileNotFoundError as exc:
+        # Meltano removes a run's config files when it stops the run: stopped while this process starts, the
+        # file can be gone before it is read (and the signal not yet here)
+        gone = next((path for path in _configs(sys.argv) if path in str(exc)), None)
+        if gone is None:
+            raise
+        print(f"target-pipedrive: its config file {gone} was removed before it was read (a run stopped while "
+              "it started); nothing was read or written.", file=sys.stderr)
+        sys.exit(2)
 
 
 def plan() -> None:

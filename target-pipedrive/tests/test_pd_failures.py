@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -163,3 +165,14 @@ def _last_run(cfg: dict[str, Any]) -> str:
 
     with sqlite3.connect(cfg["crosswalk_url"].removeprefix("sqlite:///")) as db:
         return str(db.execute("SELECT run_id FROM runs ORDER BY started_at DESC LIMIT 1").fetchone()[0])
+
+
+def test_a_config_file_removed_before_it_is_read_is_one_sentence(tmp_path: Path) -> None:
+    """Meltano removes a run's config files when it stops the run; stopped while the target starts, the file
+    can be gone before the target reads it."""
+    gone = tmp_path / "target.0123.config.json"
+    run = subprocess.run([sys.executable, "-c", "from target_pipedrive.entry import target; target()",
+                          "--config", str(gone)], capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 2, run.stderr[-2000:]
+    assert run.stderr.strip() == (f"target-pipedrive: its config file {gone} was removed before it was read (a run "
+                                  "stopped while it started); nothing was read or written.")
