@@ -26,8 +26,7 @@ class Hold:
         self.operation: str | None = None  # armed for this operation, or None
         self.left = 0  # requests of `operation` still let through
         self.holding = False
-        self.waiting = 0  # held requests not yet let go
-        self.waiting_by_operation: Counter[str] = Counter()
+        self.waiting: Counter[str] = Counter()  # held requests not yet let go, by operation
         self.busy = 0  # let-go requests still being handled
 
     def arm(self, operation: str, after: int) -> None:
@@ -38,8 +37,8 @@ class Hold:
 
     def as_dict(self) -> dict[str, Any]:
         with self._cond:
-            return {"operation": self.operation, "left": self.left, "holding": self.holding, "held": self.waiting,
-                    "held_by_operation": dict(+self.waiting_by_operation)}
+            return {"operation": self.operation, "left": self.left, "holding": self.holding,
+                    "held": self.waiting.total(), "held_by_operation": dict(+self.waiting)}
 
     @contextmanager
     def gate(self, operation: str) -> Iterator[None]:
@@ -52,12 +51,10 @@ class Hold:
                     self.left -= 1
             held = self.holding
             if held:
-                self.waiting += 1
-                self.waiting_by_operation[operation] += 1
+                self.waiting[operation] += 1
                 self._cond.notify_all()
                 self._cond.wait_for(lambda: not self.holding, timeout=MAX_HOLD_S)
-                self.waiting -= 1
-                self.waiting_by_operation[operation] -= 1
+                self.waiting[operation] -= 1
                 self.busy += 1
         try:
             yield
@@ -72,4 +69,4 @@ class Hold:
         with self._cond:
             self.operation, self.left, self.holding = None, 0, False
             self._cond.notify_all()
-            return self._cond.wait_for(lambda: self.waiting == 0 and self.busy == 0, timeout=timeout_s)
+            return self._cond.wait_for(lambda: not self.waiting.total() and not self.busy, timeout=timeout_s)
