@@ -128,6 +128,45 @@ def test_rerun_sends_nothing_and_one_changed_record_sends_one_update(pipedrive_s
     assert_exact_clinic(sb, data)
 
 
+def ops_since(sb: Any, before: dict[str, Any]) -> dict[str, int]:
+    after = sb.admin("GET", "usage")["by_operation"]
+    return {op: v["count"] - before.get(op, {"count": 0})["count"] for op, v in after.items()
+            if v["count"] > before.get(op, {"count": 0})["count"]}
+
+
+def test_an_update_of_a_person_this_run_wrote_is_not_read_back_but_one_from_an_earlier_run_is(
+        pipedrive_sandbox: Any, tmp_path: Path, crosswalk_url: str) -> None:
+    """A rollup arrives as the person's record again: this run's create says what Pipedrive holds (a GET
+    would spend a token). A person written by an earlier run may have been edited since: it is read."""
+    sb = pipedrive_sandbox
+    cfg = base_config(sb, tmp_path, crosswalk_url=crosswalk_url)
+    data = clinic(tmp_path / "files")
+    rolled = {**data["persons"][0], "custom_fields": {**data["persons"][0]["custom_fields"],
+                                                      "Invoice history": "9 invoices"}}
+    same = dict(data["persons"][1])  # its rollup changed nothing: no PATCH either
+    before = sb.admin("GET", "usage")["by_operation"]
+    run = run_inproc(cfg, messages({**data, "persons": [*data["persons"], rolled, same]}))
+    assert run.returncode == 0, run.stderr
+    ops = ops_since(sb, before)
+    assert ops["POST /v2/persons"] == 4 and ops["PATCH /v2/persons/{id}"] == 1, ops
+    assert "GET /v2/persons/{id}" not in ops, ops
+    history = custom_key(sb, "person", "Invoice history")
+    person = by_ext(sb, "person", "person")["cliniko:patient:1"]
+    assert person["custom_fields"][history] == "9 invoices"
+
+    # someone edits the person in Pipedrive; the next run's change is diffed against Pipedrive, not our memory
+    sb.request("PATCH", f"/api/v2/persons/{person['id']}", json={"custom_fields": {history: "edited by hand"}})
+    before = sb.admin("GET", "usage")["by_operation"]
+    rolled["custom_fields"]["Invoice history"] = "9 invoices"  # unchanged from what we wrote, but not from Pipedrive
+    rolled["name"] = "Renamed Patient"
+    run = run_inproc(cfg, messages({**data, "persons": [*data["persons"][1:], rolled]}))
+    assert run.returncode == 0, run.stderr
+    ops = ops_since(sb, before)
+    assert ops["GET /v2/persons/{id}"] == 1 and ops["PATCH /v2/persons/{id}"] == 1, ops
+    person = by_ext(sb, "person", "person")["cliniko:patient:1"]
+    assert (person["name"], person["custom_fields"][history]) == ("Renamed Patient", "9 invoices")
+
+
 def test_plan_mode_writes_nothing_and_reports_what_apply_would_do(pipedrive_sandbox: Any, pipedrive_spec_validator: Any,
                                                                  tmp_path: Path, crosswalk_url: str) -> None:
     sb = pipedrive_sandbox

@@ -251,6 +251,10 @@ def test_meltano_run_migrates_the_small_clinic(tmp_path: Path, cliniko_sandbox: 
     assert not any(c.get("unaccounted") or c.get("failed") for c in reconciliation["per_stream"].values())
     assert reconciliation["line"].endswith(": reconciled"), reconciliation["line"]
     check_contents(clinic, Account(pipedrive))
+    # each patient's rollup PATCH is diffed against what this run's create left, never read back first
+    usage = pipedrive.admin("GET", "/_admin/usage")["by_operation"]
+    assert usage["PATCH /v2/persons/{id}"]["count"] > 0
+    assert usage.get("GET /v2/persons/{id}", {"count": 0})["count"] == 0, usage["GET /v2/persons/{id}"]
 
     # a second run right after writes nothing
     pipedrive.admin("POST", "/_admin/usage/reset")

@@ -22,6 +22,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from target_pipedrive.crosswalk.sources import SourceRecords
 from target_pipedrive.crosswalk.tables import (
+    CHANGES_BY_KEY,
     audit,
     budget,
     changes,
@@ -115,6 +116,7 @@ class Crosswalk(SourceRecords):
         self.engine = open_engine(url)
         try:
             metadata.create_all(self.engine)
+            CHANGES_BY_KEY.create(self.engine, checkfirst=True)  # crosswalks made before it existed
         except (OperationalError, ProgrammingError) as exc:  # server down, wrong password, no such database,
             # no right to create the schema, ...
             self.engine.dispose()
@@ -354,6 +356,15 @@ class Crosswalk(SourceRecords):
         with self.engine.connect() as c:
             return c.execute(select(changes.c.after_image).where(_by_key(changes, stream, source_key))
                              .order_by(changes.c.id.desc()).limit(1)).scalar()
+
+    def writes_in_run(self, stream: str, source_key: str, run_id: str) -> list[tuple[str, dict[str, Any]]]:
+        """This run's writes of the record, oldest first: (action, what it left in Pipedrive)."""
+        if (self.get(stream, source_key) or {}).get("run_id") != run_id:
+            return []
+        with self.engine.connect() as c:
+            found = c.execute(select(changes.c.action, changes.c.after_image).where(
+                and_(_by_key(changes, stream, source_key), changes.c.run_id == run_id)).order_by(changes.c.id))
+            return [(action, image or {}) for action, image in found]
 
     def rollback_done(self) -> dict[int, dict[str, Any]]:
         return {r["change_id"]: r for r in self._rows(select(rollback_steps))}

@@ -27,7 +27,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, Text, create_engine, event
+from sqlalchemy import JSON, Column, Index, Integer, MetaData, String, Table, Text, create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
@@ -59,6 +59,8 @@ changes = Table(
     Column("prev_xwalk", JSON),
     Column("at", String(32), nullable=False),
 )
+# a record's history, read before a rollup's PATCH and a file's rename; created on older crosswalks too
+CHANGES_BY_KEY = Index("ix_changes_stream_source_key", changes.c.stream, changes.c.source_key)
 intents = Table(
     "intents", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),

@@ -105,6 +105,32 @@ def diff(body: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:
     return changed
 
 
+def known(body: dict[str, Any], writes: list[tuple[str, dict[str, Any]]]) -> dict[str, Any] | None:
+    """What Pipedrive holds, from this run's writes of the object (action, after-image; oldest first).
+
+    An object this run created holds nothing but what the run wrote: a field none of its writes named is
+    still empty. One it found already there (matched) may hold anything in a field never written: then
+    None, unless the writes named every field of `body`.
+    """
+    merged: dict[str, Any] = {}
+    for _action, image in writes:
+        for field, value in image.items():
+            if field == "custom_fields":
+                merged["custom_fields"] = {**merged.get("custom_fields", {}), **(value or {})}
+            else:
+                merged[field] = value
+    if not writes:
+        return None
+    if writes[0][0] == "created":
+        return merged
+    for field, value in body.items():
+        if field in CREATE_ONLY or field.startswith("_"):
+            continue
+        if field not in merged or (field == "custom_fields" and not set(value or {}) <= set(merged[field])):
+            return None
+    return merged
+
+
 def extract(fields: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:
     """The stored values of the fields named in `fields` (custom fields by key)."""
     image: dict[str, Any] = {}

@@ -18,6 +18,7 @@ class PlanLedger:
         self.real = crosswalk
         self._rows: dict[tuple[str, str], dict[str, Any]] = {}
         self._after: dict[tuple[str, str], dict[str, Any] | None] = {}
+        self._run_writes: dict[tuple[str, str], list[tuple[str, dict[str, Any]]]] = {}
         self._pending: dict[tuple[str, str], dict[str, Any]] = {}
         self._consumed: set[tuple[str, str]] = set()  # real pending rows this plan has dealt with
         self._seq = 0
@@ -36,6 +37,11 @@ class PlanLedger:
             return self._after[(stream, source_key)]
         return self.real.last_after_image(stream, source_key)
 
+    def writes_in_run(self, stream: str, source_key: str, run_id: str) -> list[tuple[str, dict[str, Any]]]:
+        """The plan's own writes of the record (the real crosswalk holds none of this run's)."""
+        return list(self._run_writes.get((stream, source_key), [])) \
+            if (self.get(stream, source_key) or {}).get("run_id") == run_id else []
+
     def pending_rows(self, waiting_for: str | None = None) -> list[dict[str, Any]]:
         rows = [dict(r) for r in self.real.pending_rows(waiting_for) if (r["stream"], r["source_key"])
                 not in self._pending and (r["stream"], r["source_key"]) not in self._consumed]
@@ -49,6 +55,7 @@ class PlanLedger:
         self._rows[(stream, source_key)] = {"stream": stream, "source_key": source_key, "pipedrive_id": pipedrive_id,
                                             "action": action, "payload_hash": payload_hash, "run_id": run_id}
         self._after[(stream, source_key)] = after_image
+        self._run_writes.setdefault((stream, source_key), []).append((action, after_image or {}))
         self.discard_pending(stream, source_key)
         self.planned.append({"stream": stream, "source_key": source_key, "action": action,
                              "fields": sorted((after_image or {}).keys())})

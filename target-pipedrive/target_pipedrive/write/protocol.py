@@ -77,9 +77,14 @@ class WriteProtocol:
     def update(self, kind: Kind, key: str, pid: int, body: dict[str, Any], digest: str, action: str,
                local: dict[str, Any] | None = None, current: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """Write only the fields that differ; returns Pipedrive's answer, or None when nothing changed."""
-        if current is None:
-            # pid < 0: created earlier in this plan, as its last after-image says
-            current = (self.ledger.last_after_image(kind.stream, key) or body) if pid < 0 else kind.get(pid)
+        if current is None and pid < 0:  # created earlier in this plan, as its last after-image says
+            current = self.ledger.last_after_image(kind.stream, key) or body
+        elif current is None:
+            # written earlier in this run (a rollup after the person's create): its after-images are what
+            # Pipedrive answered, so reading the person again would only spend a token
+            current = images.known(body, self.ledger.writes_in_run(kind.stream, key, self.run_id))
+            if current is None:
+                current = kind.get(pid)
         if current is None:
             raise RecordError("deleted_in_pipedrive", f"{kind.label} {pid} no longer exists in Pipedrive; roll back "
                                                       "its run (or remove its crosswalk row) to create it again")
