@@ -11,9 +11,11 @@ import ipaddress
 import os
 import sqlite3
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from singer_sdk import typing as th
 
@@ -57,8 +59,15 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property("rate_limit_burst", th.IntegerType,
                 description="Max requests per rolling 2 s window (default: the plan tier's API-token limit)."),
     th.Property("daily_token_budget", th.IntegerType,
-                description="Max tokens this target may spend per UTC day (default: 30,000 x tier multiplier x "
+                description="Max tokens this target may spend per budget day (default: 30,000 x tier multiplier x "
                             "seats)."),
+    th.Property("budget_timezone", th.StringType, default="UTC",
+                description="Timezone of the Pipedrive server's midnight, when the company's daily token budget "
+                            "resets (an IANA name such as Europe/Dublin or America/New_York; Company settings > API "
+                            "usage shows when yours resets)."),
+    th.Property("plan_start", th.StringType,
+                description="When the migration will start, for the plan's finish times (ISO 8601, e.g. "
+                            "2026-12-07T08:00; without an offset it is read in budget_timezone; default: now)."),
     th.Property("budget_reserve_tokens", th.IntegerType, default=0,
                 description="Stop when Pipedrive reports fewer daily tokens left than this (room for other apps)."),
     th.Property("external_id_field", th.StringType, default="Cliniko ID",
@@ -179,6 +188,34 @@ def crosswalk_problem(url: str) -> str | None:
     return None
 
 
+def timezone_problem(name: str) -> str | None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return (f"budget_timezone {name!r} is not a known timezone name (e.g. UTC, Europe/Dublin, "
+                "America/New_York).")
+    return None
+
+
+def start_problem(value: Any, timezone: str) -> str | None:
+    if not value:
+        return None
+    try:
+        start_time(str(value), timezone)
+    except ValueError:
+        return f"plan_start {str(value)[:40]!r} is not an ISO 8601 date and time (e.g. 2026-12-07T08:00)."
+    return None
+
+
+def start_time(value: str | None, timezone: str) -> datetime:
+    """`plan_start` (or now) as an aware time in the server's timezone."""
+    tz = ZoneInfo(timezone)
+    if not value:
+        return datetime.now(tz)
+    moment = datetime.fromisoformat(value)
+    return moment.replace(tzinfo=tz) if moment.tzinfo is None else moment.astimezone(tz)
+
+
 def api_root(url: str) -> str:
     """The scheme://host[:port] part; tolerates a pasted /api/v2, /api/v1 or /v1 suffix."""
     root = url.rstrip("/")
@@ -198,6 +235,9 @@ class Settings:
     rate_limit_burst: int = PLAN_TIERS["lite"][0]
     daily_token_budget: int = BASE_DAILY_TOKENS
     budget_reserve_tokens: int = 0
+    seats: int = 1
+    budget_timezone: str = "UTC"
+    plan_start: str | None = None
     external_id_field: str = "Cliniko ID"
     ignore_unknown_streams: bool = False
     max_file_size_bytes: int = 50 * 1024 * 1024
@@ -232,6 +272,10 @@ class Settings:
             raise ValueError(f"plan_tier must be one of {', '.join(PLAN_TIERS)}.")
         burst, multiplier = PLAN_TIERS[tier]
         seats = int(config.get("seats") or 1)
+        timezone = str(config.get("budget_timezone") or "UTC")
+        problem = timezone_problem(timezone) or start_problem(config.get("plan_start"), timezone)
+        if problem:
+            raise ValueError(problem)
         crosswalk_url = str(config.get("crosswalk_url") or DEFAULT_CROSSWALK_URL)
         shared = str(config.get("shared_database_url") or "")
         if is_postgres(shared):  # Meltano's system database in PostgreSQL: the crosswalk goes beside it
@@ -256,6 +300,9 @@ class Settings:
             rate_limit_burst=int(config.get("rate_limit_burst") or burst),
             daily_token_budget=int(config.get("daily_token_budget") or BASE_DAILY_TOKENS * multiplier * seats),
             budget_reserve_tokens=int(config.get("budget_reserve_tokens") or 0),
+            seats=seats,
+            budget_timezone=timezone,
+            plan_start=str(config["plan_start"]) if config.get("plan_start") else None,
             external_id_field=str(config.get("external_id_field") or "Cliniko ID"),
             ignore_unknown_streams=bool(config.get("ignore_unknown_streams", False)),
             max_file_size_bytes=int(float(config.get("max_file_size_mb") or 50) * 1024 * 1024),

@@ -33,7 +33,6 @@ from target_pipedrive.input.reader import MessageReader
 from target_pipedrive.input.sinks import ContractSink, IgnoredSink, MappedSink
 from target_pipedrive.input.values import as_sent
 from target_pipedrive.pipedrive.client import PipedriveClient
-from target_pipedrive.pipedrive.pacing import utc_day
 from target_pipedrive.run.bookmarks import StateRelay, relayed_key, resumes
 from target_pipedrive.run.drain import hold_input_open
 from target_pipedrive.run.interrupt import Interrupted, InterruptHandler
@@ -87,7 +86,7 @@ class TargetPipedrive(Target):
         if self._writer is None:
             settings = self.settings
             crosswalk = Crosswalk(settings.crosswalk_url)
-            client = PipedriveClient.from_settings(settings, crosswalk.tokens_spent(utc_day()),
+            client = PipedriveClient.from_settings(settings, crosswalk.tokens_spent,
                                                    None if settings.dry_run else crosswalk.save_tokens)
             budget = client.budget
             progress = Progress(settings.progress_interval_s)

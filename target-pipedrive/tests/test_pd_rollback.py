@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +47,14 @@ def test_rollback_restores_the_exact_prior_snapshot_including_updated_fields(
     assert preview.returncode == 0 and "Nothing was changed. Re-run with --yes" in preview.stdout
     assert "restore persons: 2" in preview.stdout and "delete persons: 3" in preview.stdout
     assert snapshot(sb) == migrated
+    estimate = re.search(r"Estimated cost: (\d+) Pipedrive requests, (\d+) tokens", preview.stdout)
+    assert estimate, preview.stdout
 
+    sb.admin("POST", "usage/reset", {})
     done = run_admin(cfg, ["rollback", "--all", "--yes"], tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
+    usage = sb.admin("GET", "usage")  # the estimate is exact when nobody changed the objects since
+    assert (usage["requests"], usage["tokens_today"]) == (int(estimate[1]), int(estimate[2])), usage["by_operation"]
     assert snapshot(sb) == prior  # created objects gone, adopted ones back to their old values
     again = run_admin(cfg, ["rollback", "--all", "--yes"], tmp_path)
     assert again.returncode == 0 and "nothing to roll back" in again.stdout

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from target_pipedrive.errors import BudgetExhausted
 from target_pipedrive.input import contract
 from target_pipedrive.pipedrive.client import sanitize, token_cost
-from target_pipedrive.pipedrive.pacing import BurstPacer, TokenBudget
+from target_pipedrive.pipedrive.pacing import BurstPacer, Slot, TokenBudget
 from target_pipedrive.settings import Settings, api_root, base_url_problem
 from target_pipedrive.write import images, payloads
 from target_pipedrive.write.summary import CheckpointTimes
@@ -131,6 +133,23 @@ def test_changed_since_names_the_drifted_fields_only() -> None:
     assert images.changed_since(after, {"name": "Bob", "custom_fields": {"k": "w"}}) == ["name", "custom_fields.k"]
 
 
+def test_known_is_what_this_runs_writes_left_and_gives_up_on_a_field_a_matched_object_never_had_written() -> None:
+    created = {"name": "Ann", "emails": [{"value": "a@x"}], "custom_fields": {"dob": "1990-01-01", "n": None}}
+    rolled = {"custom_fields": {"n": 3}}
+    writes = [("created", created), ("updated", rolled)]
+    merged = {"name": "Ann", "emails": [{"value": "a@x"}], "custom_fields": {"dob": "1990-01-01", "n": 3}}
+    assert images.known({"name": "Ann", "custom_fields": {"n": 4}}, writes) == merged
+    # created by this run: a field it never wrote is still empty in Pipedrive, so the diff sends it
+    body = {"phones": [{"value": "+1"}], "custom_fields": {"other": 1}}
+    assert images.diff(body, images.known(body, writes) or {}) == body
+    # found already there: only the fields the run wrote are known
+    matched = [("matched", created)]
+    assert images.known({"name": "B", "add_time": "x", "_entity": "person"}, matched) is not None  # not fields
+    assert images.known({"phones": []}, matched) is None
+    assert images.known({"custom_fields": {"other": 1}}, matched) is None
+    assert images.known({"name": "Ann"}, []) is None
+
+
 # -- client helpers and pacing -------------------------------------------------------------------------
 def test_sanitize_keeps_parameter_names_and_drops_values() -> None:
     message = ("Validation failed: emails[0].value: Parameter 'emails[0].value' must be a string; "
@@ -157,16 +176,50 @@ def test_burst_pacer_never_exceeds_its_window() -> None:
 
     pacer = BurstPacer(5, window_s=2.0, margin_s=0.1, clock=lambda: now[0], sleep=sleep)
     for _ in range(40):
-        pacer.acquire()
+        slot = pacer.acquire()
         sent.append(now[0])
+        pacer.release(slot)  # answered at once
         now[0] += 0.01
     for i, t in enumerate(sent):
-        in_window = [s for s in sent[: i + 1] if s > t - 2.0]
-        assert len(in_window) <= 4  # limit 5 minus one slot of headroom
+        assert len([s for s in sent[: i + 1] if s > t - 2.0]) <= 5
     pacer.observe("3", "0", "1.5")  # the server says: nothing left for 1.5 s, and a lower limit
     start = now[0]
-    pacer.acquire()
-    assert now[0] - start >= 1.5 and pacer.limit == 2
+    pacer.release(pacer.acquire())
+    assert now[0] - start >= 1.5 and pacer.limit == 3
+
+
+def test_burst_pacer_holds_a_slot_until_the_answer_so_a_request_counted_late_stays_inside_the_limit() -> None:
+    """Eight writers; each request reaches the server's count 0 to 0.9 s after its slot was claimed (our
+    queue, the network, the server's queue): in no 2 s of the server's clock more than the limit."""
+    rng = random.Random(7)
+    now = [0.0]
+    out: list[tuple[float, int, Slot]] = []  # (answer arrives at, n, slot)
+    counted: list[float] = []
+
+    def until(moment: float) -> None:  # answers are released when they arrive, while a writer sleeps
+        for item in sorted(out):
+            if item[0] <= moment:
+                now[0] = max(now[0], item[0])
+                pacer.release(item[2])
+                out.remove(item)
+        now[0] = moment
+
+    def sleep(seconds: float) -> None:
+        until(now[0] + seconds)
+
+    pacer = BurstPacer(10, window_s=2.0, clock=lambda: now[0], sleep=sleep)
+    for n in range(400):
+        if len(out) >= 8:
+            until(min(item[0] for item in out))
+        slot = pacer.acquire()
+        delay = rng.choice([0.0, 0.01, 0.02, 0.3, 0.9])
+        counted.append(now[0] + delay)
+        out.append((now[0] + delay + 0.05, n, slot))
+        now[0] += 0.001
+    counted.sort()
+    busiest = max(sum(1 for c in counted if t - 2.0 < c <= t) for t in counted)
+    assert busiest <= 10
+    assert len(counted) / counted[-1] >= 0.85 * 10 / 2.0  # and close to the limit: 5 a second allowed
 
 
 def test_token_budget_stops_before_overspending_and_persists() -> None:

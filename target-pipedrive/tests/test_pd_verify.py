@@ -254,7 +254,7 @@ def test_bulk_listing_and_reading_one_by_one_give_the_same_diff(pipedrive_sandbo
     crosswalk = Crosswalk(settings.crosswalk_url)
     results = []
     for threshold in (verify.BULK_THRESHOLD, 1):
-        client = PipedriveClient.from_settings(settings, 0, None)
+        client = PipedriveClient.from_settings(settings, lambda day: 0, None)
         rows, summary = verify.run(crosswalk, Api(client, dry_run=True), bulk_threshold=threshold)
         results.append((rows, summary, client.stats.requests, client.stats.writes))
     crosswalk.close()

@@ -11,6 +11,7 @@ migration, object for object.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import time
 from pathlib import Path
@@ -259,8 +260,15 @@ def test_plan_setup_sample_verify_full_delta_verify_rollback(tmp_path: Path, cli
     assert [run[1] for run in listed][-2:] == ["migration", "delta"]
     manager_pages(env, tmp_path, pipedrive, delta=listed[-1][0])
 
-    # 7. undo everything: Pipedrive holds exactly what it held before the migration
+    # 7. undo everything: Pipedrive holds exactly what it held before the migration, for the tokens it said
+    shown = meltano(env, "invoke", "target-pipedrive:rollback", "--all")
+    ok(shown, "rollback without --yes")
+    estimate = re.search(r"Estimated cost: (\d+) Pipedrive requests, (\d+) tokens", shown.stdout)
+    assert estimate, shown.stdout[-2000:]
+    pipedrive.admin("POST", "/_admin/usage/reset")
     ok(meltano(env, "invoke", "target-pipedrive:rollback", "--all", "--yes"), "rollback")
+    usage = pipedrive.admin("GET", "/_admin/usage")
+    assert (usage["requests"], usage["tokens_today"]) == (int(estimate[1]), int(estimate[2])), usage["by_operation"]
     assert snapshot(pipedrive, live_only=True) == before_live
     print(f"workflow: {time.monotonic() - started:.0f} s")
 

@@ -32,7 +32,7 @@ from target_pipedrive.errors import (
 )
 from target_pipedrive.pipedrive.http import ConnectionLost, ConnectTimedOut, Http
 from target_pipedrive.pipedrive.http import Reply as Response
-from target_pipedrive.pipedrive.pacing import BurstPacer, TokenBudget
+from target_pipedrive.pipedrive.pacing import BurstPacer, TokenBudget, server_day
 
 if TYPE_CHECKING:
     from target_pipedrive.settings import Settings
@@ -110,11 +110,12 @@ class ClientStats:
 
 class PipedriveClient:
     @classmethod
-    def from_settings(cls, settings: Settings, spent_today: int,
+    def from_settings(cls, settings: Settings, tokens_spent: Callable[[str], int],
                       save_tokens: Callable[[str, int], None] | None) -> PipedriveClient:
-        """The client a run uses: limits from the settings, today's spend carried over from the crosswalk."""
+        """The client a run uses: limits from the settings, the server day's spend so far from the crosswalk."""
+        spent_today = tokens_spent(server_day(settings.budget_timezone))
         budget = TokenBudget(settings.daily_token_budget, settings.budget_reserve_tokens, spent=spent_today,
-                             save=save_tokens)
+                             save=save_tokens, timezone=settings.budget_timezone)
         return cls(settings.base_url, settings.api_token, budget=budget, burst_limit=settings.rate_limit_burst,
                    timeout_s=settings.request_timeout_s, max_retries=settings.max_retries,
                    read_only=settings.dry_run)
@@ -195,12 +196,8 @@ class PipedriveClient:
             if self._stopping.is_set():
                 raise RunInterrupted("the run was interrupted before this request was sent")
             self.budget.check(cost)
-            waited = self.pacer.acquire()
-            with self._stats_lock:
-                self.stats.waited_s += waited
             try:
-                response = self._http.send(method, url, params=_query(params), json_body=json_body,
-                                                files=files, data=data, timeout_s=self.timeout_s)
+                response = self._exchange(method, url, params, json_body, files, data)
             except ConnectTimedOut:
                 failures = self._backoff(failures, "connect timeout")
                 continue
@@ -240,6 +237,18 @@ class PipedriveClient:
             raise self._error(response, method, path, json_body)
 
     # -- internals ------------------------------------------------------------------------
+    def _exchange(self, method: str, url: str, params: dict[str, Any] | None, json_body: Any,
+                  files: dict[str, Any] | None, data: dict[str, Any] | None) -> Response:
+        """One request inside the burst window: its slot is held until the answer (or the failure) is in."""
+        slot = self.pacer.acquire()
+        with self._stats_lock:
+            self.stats.waited_s += slot.waited_s
+        try:
+            return self._http.send(method, url, params=_query(params), json_body=json_body, files=files, data=data,
+                                   timeout_s=self.timeout_s)
+        finally:
+            self.pacer.release(slot)
+
     def _observe(self, response: Response) -> None:
         h = response.headers
         self.pacer.observe(h.get("x-ratelimit-limit"), h.get("x-ratelimit-remaining"), h.get("x-ratelimit-reset"))

@@ -20,7 +20,6 @@ from target_pipedrive.entry import private_files
 from target_pipedrive.errors import RecordError, StopRun, TargetError
 from target_pipedrive.input.mapping import STATE_KEY as MAP_STATE_KEY
 from target_pipedrive.pipedrive.client import PipedriveClient
-from target_pipedrive.pipedrive.pacing import utc_day
 from target_pipedrive.run.bookmarks import RELAYED_KEYS
 from target_pipedrive.settings import CONFIG_SCHEMA, Settings
 from target_pipedrive.workflow import completeness as completeness_mod
@@ -81,7 +80,7 @@ def _crosswalk(ctx: click.Context, settings: Settings) -> Crosswalk:
 
 
 def _api(settings: Settings, crosswalk: Crosswalk) -> Api:
-    client = PipedriveClient.from_settings(settings, crosswalk.tokens_spent(utc_day()), crosswalk.save_tokens)
+    client = PipedriveClient.from_settings(settings, crosswalk.tokens_spent, crosswalk.save_tokens)
     return Api(client, dry_run=False)
 
 
@@ -132,13 +131,17 @@ def rollback(ctx: click.Context, run_ids: tuple[str, ...], all_runs: bool, force
         click.echo(f"  will {step.describe()}")
     if not steps:
         return
+    api = _api(settings, crosswalk)
+    requests, tokens = rollback_mod.price(api.client, steps)
+    click.echo(f"Estimated cost: {requests} Pipedrive requests, {tokens} tokens (objects unchanged since the "
+               "migration; a refused step costs only its read).")
     if not yes:
         click.echo("Nothing was changed. Re-run with --yes to do this.")
         return
     rollback_run = crosswalk.start_run("rollback")
     forget_migrated(crosswalk, rollback_run, list(run_ids) if run_ids else None)
     try:
-        outcome = rollback_mod.execute(crosswalk, _api(settings, crosswalk), steps, rollback_run, force=force,
+        outcome = rollback_mod.execute(crosswalk, api, steps, rollback_run, force=force,
                                        echo=click.echo)
     except StopRun as exc:
         crosswalk.finish_run(rollback_run, "stopped", {"stopped": str(exc)})

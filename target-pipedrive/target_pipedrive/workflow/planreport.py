@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import math
 import re
 from pathlib import Path
 from typing import Any
@@ -19,10 +18,8 @@ from target_pipedrive.crosswalk import Crosswalk, now_iso
 from target_pipedrive.errors import TargetError
 from target_pipedrive.pipedrive.client import PipedriveClient
 from target_pipedrive.settings import Settings
-from target_pipedrive.workflow import html
+from target_pipedrive.workflow import estimate, html
 
-CLINIKO_PAGE = 100  # records per Cliniko list request (its maximum; tap-cliniko's default)
-CLINIKO_PER_MINUTE = 200  # Cliniko's per-user limit
 SIMILAR = 0.75  # a different name at least this similar is reported as a possible match
 FIELD_PATHS = {"person": "/personFields", "product": "/productFields"}
 DETAILS_KEY = "plan_details:"  # + run id: what planrun.py keeps of a plan run
@@ -226,33 +223,6 @@ def privacy(details: dict[str, Any]) -> dict[str, Any]:
             "not_sent": staying}
 
 
-def estimate(summary: dict[str, Any], settings: Settings) -> dict[str, Any]:
-    """Tokens: the priced writes plus the reads the plan made (a real run makes the same reads).
-    Time: the slower of Pipedrive's burst limit and Cliniko's 200 requests a minute."""
-    write_requests, read_requests = int(summary.get("planned_writes") or 0), int(summary.get("requests") or 0)
-    write_tokens, read_tokens = int(summary.get("planned_write_tokens") or 0), int(summary.get("tokens") or 0)
-    tokens = write_tokens + read_tokens
-    per_second = max(1, settings.rate_limit_burst) / 2.0
-    pipedrive_seconds = (write_requests + read_requests) / per_second
-    sources = summary.get("sources") or {}
-    cliniko_requests = sum(max(1, math.ceil(sum(c.values()) / CLINIKO_PAGE)) for c in sources.values())
-    cliniko_requests += sum((sources.get("patient_attachments") or {}).values())  # one download each
-    cliniko_seconds = cliniko_requests / CLINIKO_PER_MINUTE * 60
-    # verify's check against Cliniko: one count per list (practitioners have two), ids only where a count differs
-    listed = [stream for stream in sources if stream != "settings"]
-    verify_counts = len(listed) + (1 if "practitioners" in listed else 0)
-    verify_most = verify_counts + sum(math.ceil(sum(sources[s].values()) / CLINIKO_PAGE) for s in listed)
-    budget = int(summary.get("daily_budget") or settings.daily_token_budget)
-    return {"pipedrive_write_requests": write_requests, "pipedrive_read_requests": read_requests,
-            "write_tokens": write_tokens, "read_tokens": read_tokens, "tokens": tokens,
-            "daily_token_budget": budget, "days": max(1, math.ceil(tokens / budget)) if budget else None,
-            "rate_limit_burst_per_2s": settings.rate_limit_burst, "pipedrive_seconds": round(pipedrive_seconds, 1),
-            "cliniko_requests": cliniko_requests, "cliniko_requests_per_minute": CLINIKO_PER_MINUTE,
-            "cliniko_seconds": round(cliniko_seconds, 1),
-            "expected_seconds": round(max(pipedrive_seconds, cliniko_seconds), 1),
-            "verify_cliniko_requests": verify_counts, "verify_cliniko_requests_at_most": verify_most}
-
-
 def warnings(run: dict[str, Any], details: dict[str, Any], audit: list[dict[str, Any]],
              document: dict[str, Any]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
@@ -310,7 +280,7 @@ def build(crosswalk: Crosswalk, client: PipedriveClient, settings: Settings,
         "clinic_custom_fields": clinic_fields(details, now),
         "practitioners": practitioners(details, now, settings),
         "privacy": privacy(details),
-        "estimate": estimate(summary, settings),
+        "estimate": estimate.of_plan(summary, settings, crosswalk.tokens_spent),
         "planned": {"by_stream": summary.get("streams") or {}, "persons_from_patients": details.get("persons", 0)},
     }
     document["warnings"] = warnings(run, details, crosswalk.audit_rows(run["run_id"]), document)
@@ -333,8 +303,18 @@ def summary_line(document: dict[str, Any], out_dir: Path) -> str:
     types = sum(1 for t in schema["activity_types"] if t["action"] == "create")
     return (f"Plan {document['plan_run']}: {sum(c['records'] for c in document['counts'])} Cliniko records; "
             f"{creates} custom field(s) and {types} activity type(s) to create; ~{est['tokens']} API tokens, "
-            f"~{est['expected_seconds'] / 60:.1f} min; {len(document['warnings'])} warning(s). "
-            f"Wrote {out_dir}/plan.json and plan.html.")
+            f"~{est['expected_seconds'] / 60:.1f} min at the rate limits, {est['days']} budget day(s) "
+            f"(finish {est['schedule']['finish'] or 'in more than ten years'}); "
+            f"{len(document['warnings'])} warning(s). Wrote {out_dir}/plan.json and plan.html.")
+
+
+def finish_text(plan: dict[str, Any]) -> str:
+    top_up = plan["top_up_tokens_for_one_day"]
+    return (f"Starting {plan['start']}, it would finish {plan['finish'] or 'in more than ten years'}, spending "
+            f"tokens on {plan['budget_days']} budget day(s) (Pipedrive resets the budget at midnight "
+            f"{plan['budget_timezone']}; set budget_timezone to your server's). "
+            + (f"{top_up} top-up tokens bought on the first day would let the budget finish it that day."
+               if top_up else "The first day's budget covers it."))
 
 
 def blocks(d: dict[str, Any]) -> list[html.Block]:
@@ -351,6 +331,7 @@ def blocks(d: dict[str, Any]) -> list[html.Block]:
                        f"(Pipedrive {est['pipedrive_seconds']} s at {est['rate_limit_burst_per_2s']} requests per 2 s, "
                        f"Cliniko {est['cliniko_seconds']} s for {est['cliniko_requests']} requests at "
                        f"{est['cliniko_requests_per_minute']} a minute)."),
+        html.Paragraph(finish_text(est["schedule"])),
         html.Paragraph(f"Verify checks against Cliniko that every record arrived: {est['verify_cliniko_requests']} "
                        "Cliniko requests (a count per list), and at most "
                        f"{est['verify_cliniko_requests_at_most']} if every count differed (then the ids are listed, "
@@ -361,6 +342,9 @@ def blocks(d: dict[str, Any]) -> list[html.Block]:
                        "warn" if people["unmatched"] else "ok"),
         html.Paragraph(f"{len(d['warnings'])} warning(s).", "warn" if d["warnings"] else "ok"),
     ]
+    out.append(html.Table("The same migration on each Pipedrive plan (same seats, same start)", [
+        "tier", "daily_token_budget", "rate_limit_burst_per_2s", "budget_days", "finish", "top_up_tokens"],
+        est["schedule"]["per_tier"]))
     statuses = sorted({k for r in d["counts"] for k in r} - {"cliniko_object", "records"})
     count_cols = ["cliniko_object", "records", *statuses]
     out.append(html.Table("Records per Cliniko object (what the migration would do with them)", count_cols,

@@ -22,7 +22,6 @@ from typing import Any
 from target_pipedrive.crosswalk import Crosswalk
 from target_pipedrive.errors import ConfigError, RecordError, StopRun, TargetError
 from target_pipedrive.pipedrive.client import PipedriveClient
-from target_pipedrive.pipedrive.pacing import utc_day
 from target_pipedrive.settings import CONFIG_SCHEMA, Settings
 from target_pipedrive.target import TargetPipedrive
 from target_pipedrive.workflow import planreport
@@ -140,7 +139,7 @@ class PlanTarget(TargetPipedrive):
         """plan.json + plan.html of this run; a failure here is reported, the plan itself stays stored."""
         out_dir = Path(str(self.config.get("plan_out_dir") or DEFAULT_OUT_DIR))
         crosswalk = Crosswalk(self.settings.crosswalk_url)
-        client = PipedriveClient.from_settings(self.settings, crosswalk.tokens_spent(utc_day()), None)
+        client = PipedriveClient.from_settings(self.settings, crosswalk.tokens_spent, None)
         try:
             document = planreport.build(crosswalk, client, self.settings, run_id)
             planreport.write(document, out_dir)

@@ -113,7 +113,7 @@ def write(crosswalk: Crosswalk, out_dir: Path, run_id: str | None = None, web: s
     Pipedrive's web app shows this account (labels.web_root), for the links."""
     out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     records = rows(crosswalk, run_id, Labels(crosswalk, web))
-    with _private(out_dir / "audit.csv") as handle:
+    with owner_only(out_dir / "audit.csv") as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(records)
@@ -123,7 +123,7 @@ def write(crosswalk: Crosswalk, out_dir: Path, run_id: str | None = None, web: s
                 "failures_by_code": dict(Counter(r["error_code"] for r in records if r["status"] == "failed")),
                 "reconciliation": reconciliation(runs, run_id), "whole_migration": whole_migration(crosswalk),
                 "pipedrive_objects": pipedrive_objects(crosswalk, run_id), "runs": runs, "records": records}
-    with _private(out_dir / "audit.json") as handle:
+    with owner_only(out_dir / "audit.json") as handle:
         handle.write(json.dumps(document, indent=2, default=str))
     audit_page.write(document, out_dir / "audit.html")
     return document
@@ -150,7 +150,7 @@ def reconciliation(runs: list[dict[str, Any]], run_id: str | None) -> dict[str, 
     return {"run_id": run["run_id"], "line": reconcile_line(sources), "per_stream": sources}
 
 
-def _private(path: Path) -> Any:
+def owner_only(path: Path) -> Any:
     """Open for writing, owner-only: the audit names patients' source records."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.fchmod(fd, 0o600)

@@ -12,14 +12,16 @@ longer hold what the migration wrote (someone edited it in Pipedrive) is refused
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from target_pipedrive.crosswalk import Crosswalk
+from target_pipedrive.pipedrive.client import PipedriveClient, token_cost
 from target_pipedrive.write import images
-from target_pipedrive.write.kinds import Api, kind_for
+from target_pipedrive.write.kinds import Api, Kind, kind_for
 
 ORDER = ("files", "notes", "activities", "products", "persons", "activity_types", "custom_fields")
 SCHEMA = ("activity_types", "custom_fields")  # undone only when asked: other data may use them by then
@@ -60,39 +62,42 @@ def summarize(steps: list[Step]) -> str:
     return ", ".join(f"{label}: {n}" for label, n in sorted(counts.items())) or "nothing to roll back"
 
 
+def undo(step: Step, kind: Kind, force: bool) -> str | None:
+    """The step's requests: why it was refused, or None when it was done."""
+    change = step.change
+    pid = int(change["pipedrive_id"])
+    current = kind.get(pid)
+    if step.op != "forget" and current is not None:
+        drifted = images.changed_since(change["after_image"] or {}, current)
+        if drifted and not force:
+            return f"changed in Pipedrive after the migration ({', '.join(drifted)}); use --force to undo anyway"
+    if step.op == "delete" and current is not None:
+        kind.delete(pid)
+    elif step.op == "restore":
+        if current is None:
+            return "the object no longer exists in Pipedrive; nothing to restore"
+        before = {k: v for k, v in (change["before_image"] or {}).items() if not k.startswith("_")}
+        body = images.restore_body(before)
+        if step.stream == "activity_types":  # v1 cannot set these back to empty
+            body = {k: v for k, v in body.items() if v is not None}
+        if body:
+            kind.update(pid, body)
+    return None
+
+
 def execute(crosswalk: Crosswalk, api: Api, steps: list[Step], rollback_run_id: str, force: bool = False,
             echo: Callable[[str], None] = print) -> Counter[str]:
     """Run the steps; returns counts of done and refused steps."""
     outcome: Counter[str] = Counter()
     for step in steps:
         change = step.change
-        after = change["after_image"] or {}
-        kind = kind_for(api, step.stream, after.get("_entity"))
         pid = int(change["pipedrive_id"])
-        current = kind.get(pid)
-        if step.op != "forget" and current is not None:
-            drifted = images.changed_since(after, current)
-            if drifted and not force:
-                message = f"changed in Pipedrive after the migration ({', '.join(drifted)}); use --force to undo anyway"
-                crosswalk.mark_rollback(change["id"], rollback_run_id, "refused", message)
-                echo(f"REFUSED {step.describe()}: {message}")
-                outcome["refused"] += 1
-                continue
-        if step.op == "delete" and current is not None:
-            kind.delete(pid)
-        elif step.op == "restore":
-            if current is None:
-                message = "the object no longer exists in Pipedrive; nothing to restore"
-                crosswalk.mark_rollback(change["id"], rollback_run_id, "refused", message)
-                echo(f"REFUSED {step.describe()}: {message}")
-                outcome["refused"] += 1
-                continue
-            before = {k: v for k, v in (change["before_image"] or {}).items() if not k.startswith("_")}
-            body = images.restore_body(before)
-            if step.stream == "activity_types":  # v1 cannot set these back to empty
-                body = {k: v for k, v in body.items() if v is not None}
-            if body:
-                kind.update(pid, body)
+        refused = undo(step, kind_for(api, step.stream, (change["after_image"] or {}).get("_entity")), force)
+        if refused is not None:
+            crosswalk.mark_rollback(change["id"], rollback_run_id, "refused", refused)
+            echo(f"REFUSED {step.describe()}: {refused}")
+            outcome["refused"] += 1
+            continue
         crosswalk.restore_mapping(step.stream, change["source_key"], change["prev_xwalk"])
         crosswalk.mark_rollback(change["id"], rollback_run_id, "done", step.op)
         crosswalk.audit(rollback_run_id, step.stream, change["source_key"], "rolled_back", step.op,
@@ -100,3 +105,29 @@ def execute(crosswalk: Crosswalk, api: Api, steps: list[Step], rollback_run_id: 
         echo(f"done: {step.describe()}")
         outcome["done"] += 1
     return outcome
+
+
+class _StepPrices(Api):
+    """Prices one step's requests instead of sending them. Every read answers that the object still holds
+    what the migration wrote, the usual case; a refused step costs only its read."""
+
+    def __init__(self, client: PipedriveClient, change: dict[str, Any]) -> None:
+        super().__init__(client, dry_run=True)  # writes are priced as plan mode prices them
+        self.held = {**(change["after_image"] or {}), "id": int(change["pipedrive_id"])}
+        self.reads = 0
+
+    def read(self, version: str, path: str, params: dict[str, Any] | None = None) -> Any:
+        self.reads += 1
+        self.planned_tokens += token_cost("GET", version, path)
+        return dict(self.held) if re.search(r"/\d+$", path) else [dict(self.held)]  # one object, or a list
+
+
+def price(client: PipedriveClient, steps: list[Step]) -> tuple[int, int]:
+    """The requests and tokens the steps will spend when every object is still as the migration left it."""
+    requests = tokens = 0
+    for step in steps:
+        api = _StepPrices(client, step.change)
+        undo(step, kind_for(api, step.stream, (step.change["after_image"] or {}).get("_entity")), force=True)
+        requests += api.reads + api.planned_writes
+        tokens += api.planned_tokens
+    return requests, tokens

@@ -18,7 +18,6 @@ from target_pipedrive.crosswalk import Crosswalk
 from target_pipedrive.errors import TargetError
 from target_pipedrive.input.mapping import CONFIRM_HINT, is_confirmed, load_map
 from target_pipedrive.pipedrive.client import PipedriveClient
-from target_pipedrive.pipedrive.pacing import utc_day
 from target_pipedrive.run.progress import Progress
 from target_pipedrive.settings import Settings
 from target_pipedrive.workflow.planreport import latest_plan, schema_records
@@ -45,7 +44,7 @@ def run(settings: Settings, crosswalk: Crosswalk, out: TextIO,
                            f"one ({where}), so nothing was created: run the plan again "
                            "(`meltano run tap-cliniko target-pipedrive--plan`; without Meltano: `tap-cliniko --config "
                            "TAP.json | target-pipedrive-plan --config TARGET.json`) and review it.")
-    client = PipedriveClient.from_settings(settings, crosswalk.tokens_spent(utc_day()), crosswalk.save_tokens)
+    client = PipedriveClient.from_settings(settings, crosswalk.tokens_spent, crosswalk.save_tokens)
     progress = Progress(0, out)
     writer = Writer(settings, crosswalk, client, progress, logger or logging.getLogger("target-pipedrive"))
     crosswalk.set_run_kind(writer.run_id, "setup")

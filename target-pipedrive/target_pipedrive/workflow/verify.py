@@ -28,7 +28,7 @@ from typing import Any
 
 from target_pipedrive.crosswalk import Crosswalk, now_iso
 from target_pipedrive.workflow import completeness, normalize
-from target_pipedrive.workflow.report import _private
+from target_pipedrive.workflow.report import owner_only
 from target_pipedrive.write.kinds import Api, kind_for
 
 BULK_THRESHOLD = 50  # from this many objects of a stream, list them instead of reading each
@@ -220,12 +220,12 @@ def write(rows: list[Row], summary: dict[str, Any], out_dir: Path, run_id: str |
     out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     csv_path, json_path, html_path = out_dir / "diff.csv", out_dir / "diff.json", out_dir / "diff.html"
     every = rows + completeness_rows(gaps or [])
-    with _private(csv_path) as handle:
+    with owner_only(csv_path) as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(asdict(r) for r in every)
     document = {"run_id": run_id, "generated_at": now_iso(), "summary": summary, "rows": [asdict(r) for r in every]}
-    with _private(json_path) as handle:
+    with owner_only(json_path) as handle:
         handle.write(json.dumps(document, indent=2, ensure_ascii=False, default=str))
     _write_html(html_path, rows, summary, run_id, gaps or [])
     return [csv_path, json_path, html_path]

@@ -150,7 +150,10 @@ class Rules:
         local = {"_sha256": record.get("sha256"), "_person_id": person_id}  # reports link the file to its person
         if row is not None:
             last = self.ledger.last_after_image("files", key) or {}
-            if last.get("_sha256") == record.get("sha256"):
+            # a plan that did not download the file cannot see its bytes: Cliniko's attachments never
+            # change once uploaded, so one already migrated is priced as the rename check apply makes
+            unseen = self.dry_run and not record.get("sha256")
+            if unseen or last.get("_sha256") == record.get("sha256"):
                 self.protocol.update(kind, key, int(row["pipedrive_id"]), {"name": record["file_name"]}, digest,
                                      "updated", local)
                 return
