@@ -18,6 +18,9 @@ from pd_helpers import (
     snapshot,
 )
 
+from target_pipedrive.crosswalk import Crosswalk
+from target_pipedrive.pipedrive.pacing import server_day
+
 USERS = {"sam": "sam.taylor@sandbox-clinic.example", "jordan": "jordan.lee@sandbox-clinic.example",
          "desk": "frontdesk@sandbox-clinic.example"}
 
@@ -40,8 +43,14 @@ def test_load_creates_exactly_the_expected_objects_with_their_values(pipedrive_s
         sb = pipedrive_sandbox_factory(seed_value=seed)
         # a decoy with a similar label: resolution must be by exact label, not by position or prefix
         sb.request("POST", "/api/v1/personFields", json={"name": "Date of birth (old)", "field_type": "date"})
-        run = run_inproc(base_config(sb, tmp_path / f"a{n}"), messages(data, state_every=5))
+        before = sb.admin("GET", "usage")["tokens_today"]
+        cfg = base_config(sb, tmp_path / f"a{n}")
+        run = run_inproc(cfg, messages(data, state_every=5))
         assert run.returncode == 0, run.stderr
+        # every request the target sent is priced as Pipedrive prices it (a plan's estimate relies on it)
+        crosswalk = Crosswalk(cfg["crosswalk_url"])
+        assert crosswalk.tokens_spent(server_day()) == sb.admin("GET", "usage")["tokens_today"] - before
+        crosswalk.close()
         assert_exact_clinic(sb, data)
         keys.append(custom_key(sb, "person", "Date of birth"))
         _check_values(sb, data)

@@ -55,7 +55,8 @@ TOKEN_COSTS: dict[tuple[str, str, str], int] = {
     ("POST", "v1", "/files"): 10, ("GET", "v1", "/files/{id}"): 2, ("PUT", "v1", "/files/{id}"): 10,
     ("DELETE", "v1", "/files/{id}"): 6, ("GET", "v1", "/persons/{id}/files"): 20,
     ("GET", "v1", "/files/{id}/download"): 20,
-    ("GET", "v1", "/users"): 20, ("GET", "v1", "/activityTypes"): 20, ("POST", "v1", "/activityTypes"): 10,
+    ("GET", "v1", "/users"): 20, ("GET", "v1", "/users/me"): 2,
+    ("GET", "v1", "/activityTypes"): 20, ("POST", "v1", "/activityTypes"): 10,
     ("PUT", "v1", "/activityTypes/{id}"): 10, ("DELETE", "v1", "/activityTypes/{id}"): 6,
 }
 for _entity in ("personFields", "productFields"):
