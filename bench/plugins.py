@@ -16,6 +16,7 @@ BIN = Path(sys.executable).parent
 TAP = [str(BIN / "tap-cliniko")]
 BASELINE_TAP = [sys.executable, "-m", "bench.baseline_tap"]
 TARGET = [str(BIN / "target-pipedrive")]
+ADMIN = [str(BIN / "target-pipedrive-admin")]
 
 
 def write_json(path: Path, value: Any) -> Path:

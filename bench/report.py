@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import math
+import statistics
+from datetime import UTC, datetime
 from typing import Any
 
 from bench import wholerun
-from bench.scenarios import BASE_DAILY_TOKENS, COMMERCIAL_QUOTE_H, PLAN_MULTIPLIER, Scenario
+from bench.scenarios import COMMERCIAL_QUOTE_H, Scenario
+from target_pipedrive.settings import BASE_DAILY_TOKENS, PLAN_TIERS
+from target_pipedrive.workflow import estimate
 
 PAGE = 100
 ATTACHMENTS = "patient_attachments"
@@ -30,17 +34,19 @@ def cliniko_requests(results: dict[str, Any], size: str) -> tuple[int, str]:
 
 
 def projection(s: Scenario, results: dict[str, Any]) -> dict[str, Any]:
-    small = results["machinery"]["small"]["target"]
+    """Whole clinics on each plan: requests and tokens per source record as the standard clinic's migration
+    spent them (bench/costs.py), at the rates measured at the limits, over budget days that reset at midnight
+    (a run starting at one), as the plan's own estimate walks them."""
+    migration = results["costs"]["migration"]
     tap_rate = (results["cliniko_limited"]["tap"].get("rate_per_min") or 0) / 60.0
-    pd = results["pipedrive_limited"]["target"]
-    pd_rate = pd.get("rate_per_s") or 0.0
-    per_record_requests = small["requests"] / max(1, small["records"])
-    per_record_tokens = small["extra"]["tokens_used"] / max(1, small["records"])
+    per_record_requests = migration["requests"] / max(1, migration["source_records"])
+    per_record_tokens = migration["tokens"] / max(1, migration["source_records"])
+    tiers = results.get("tiers") or {}
+    start = datetime(2026, 1, 5, tzinfo=UTC)
     out: dict[str, Any] = {"plan": s.plan_name, "daily_token_budget": s.daily_budget,
                            "measured_cliniko_requests_per_s": round(tap_rate, 3),
-                           "measured_pipedrive_requests_per_s": round(pd_rate, 2),
                            "pipedrive_requests_per_source_record": round(per_record_requests, 3),
-                           "pipedrive_tokens_per_source_record": round(per_record_tokens, 2),
+                           "pipedrive_tokens_per_source_record": round(per_record_tokens, 3),
                            "commercial_quote_hours": list(COMMERCIAL_QUOTE_H)}
     for size in ("standard", "large"):
         counts = results["machinery"][size]["clinic_counts"]
@@ -49,21 +55,17 @@ def projection(s: Scenario, results: dict[str, Any]) -> dict[str, Any]:
         p_requests = round(records * per_record_requests)
         tokens = round(records * per_record_tokens)
         cliniko_h = c_requests / tap_rate / 3600 if tap_rate else None
-        at_rate_h = p_requests / pd_rate / 3600 if pd_rate else None
-        full_days = tokens // s.daily_budget
-        budget_h = None
-        if at_rate_h is not None:
-            rest = (tokens - full_days * s.daily_budget) / max(1, tokens) * at_rate_h
-            budget_h = full_days * 24 + rest if full_days else at_rate_h
-        pipedrive_h = max(at_rate_h or 0, budget_h or 0) or None
-        wall = max(cliniko_h or 0, pipedrive_h or 0) or None
-        by_plan = {plan: round(tokens / (BASE_DAILY_TOKENS * mult * s.seats), 2)
-                   for plan, mult in PLAN_MULTIPLIER.items()}
+        by_tier = {}
+        for tier, (burst, multiplier) in PLAN_TIERS.items():
+            ratio = (tiers.get(tier) or {}).get("allowed_ratio") or 0.9  # not measured: the 90% asked
+            seconds = max(p_requests / (burst / 2.0 * ratio), (cliniko_h or 0) * 3600)
+            done = estimate.finish(tokens, seconds, start, BASE_DAILY_TOKENS * multiplier * s.seats)
+            by_tier[tier] = {"budget_days": done.budget_days, "top_up_tokens": done.top_up_tokens,
+                             "wall_hours": _r((done.at - start).total_seconds() / 3600) if done.at else None,
+                             "rate_limited_hours": _r(seconds / 3600)}
         out[size] = {"source_records": records, "cliniko_requests": c_requests, "cliniko_requests_from": how,
-                     "token_budget_days_by_plan": by_plan,
                      "cliniko_hours": _r(cliniko_h), "pipedrive_requests": p_requests, "pipedrive_tokens": tokens,
-                     "token_budget_days": round(tokens / s.daily_budget, 2), "pipedrive_hours_at_rate": _r(at_rate_h),
-                     "pipedrive_hours": _r(pipedrive_h), "wall_hours": _r(wall)}
+                     "by_tier": by_tier, "wall_hours": by_tier[s.plan]["wall_hours"]}
     return out
 
 
@@ -92,6 +94,20 @@ def targets(results: dict[str, Any]) -> dict[str, Any]:
         "tap_records_per_s >= 5000": lambda v: v >= 5000,
         "target_objects_per_s >= 300": lambda v: v is not None and v >= 300,
     }
+    costs = results.get("costs") or {}
+    for run in ("migration", "delta", "rollback"):
+        if run in costs:
+            for what in ("tokens", "requests"):
+                name = f"{run}_estimated_{what} / actual within 3%"
+                rows[name] = costs[run][f"{what}_ratio"]
+                checks[name] = lambda v: v is not None and abs(v - 1) <= 0.03
+    tiers = {tier: row for tier, row in (results.get("tiers") or {}).items() if isinstance(row, dict)}
+    if tiers:
+        rows["pipedrive_429s_whole_mix_every_tier == 0"] = sum(row["responses_429"] for row in tiers.values())
+        checks["pipedrive_429s_whole_mix_every_tier == 0"] = lambda v: v == 0
+        rows["pipedrive_allowed_ratio_whole_mix_lowest_tier >= 0.9"] = min(
+            row["allowed_ratio"] or 0 for row in tiers.values())
+        checks["pipedrive_allowed_ratio_whole_mix_lowest_tier >= 0.9"] = lambda v: v >= 0.9
     whole = results.get("whole_target") or {}
     if "large" in whole:
         rows["whole_run_target_peak_rss_mb_large < 300"] = whole["large"]["peak_rss_mb"]
@@ -143,9 +159,9 @@ def markdown(s: Scenario, results: dict[str, Any]) -> str:
     lines.append(f"| Pipedrive 429s received | {tgt['responses_429']} | {btgt.get('responses_429', '')} | |")
     st = small["target"]["extra"]
     lines += [
-        f"| Pipedrive tokens, small clinic: used / planner's estimate | {st['tokens_used']} / {st['planned_tokens']} "
-        f"({_ratio(st['tokens_used'], st['planned_tokens'])}) | | |",
         f"| Failed records (small clinic, full run) | {st.get('failed')} | | |",
+        *tiers_markdown(results.get("tiers") or {}),
+        *costs_markdown(results.get("costs") or {}),
         "",
         "| Machinery (latency and limits off) | records | wall s | records/s | records per CPU-s | peak RSS MB |",
         "|---|---|---|---|---|---|",
@@ -168,11 +184,11 @@ def markdown(s: Scenario, results: dict[str, Any]) -> str:
                          f"{st_t['objects_per_cpu_s']:.0f} | {st_t['peak_rss_mb']:.0f} |")
     lines.append(f"| target at the limits, standard clinic (first {tgt['window_s']:.0f} s) | | | | | "
                  f"{tgt['peak_rss_mb']:.0f} |")
-    if std.get("baseline_tap"):
-        base = std["baseline_tap"]
-        ratio = _ratio(std["records"] / std["seconds"], base["records"] / base["seconds"])
+    ratios = std.get("interleaved_ratios") or []
+    if ratios:
         lines += ["", f"Tap (keyset pages) / baseline tap (the SDK's `links.next` pager), standard clinic, limits off, "
-                      f"one after the other: {ratio} records/s."]
+                      f"{len(ratios)} rounds interleaved (A B A B ...): median {statistics.median(ratios):.2f}x "
+                      f"records/s (rounds: {', '.join(f'{r:.2f}x' for r in ratios)})."]
     settled = [mb for t, mb in std["rss_timeline_mb"] if t >= 10]
     if settled:
         lines += ["", f"Tap RSS during the standard clinic's full read, sampled every 0.5 s from 10 s to the end: "
@@ -181,20 +197,19 @@ def markdown(s: Scenario, results: dict[str, Any]) -> str:
         lines += wholerun.markdown(results["whole_target"])
     lines += [
         "",
-        f"| Projection, Pipedrive {pr['plan']} ({pr['daily_token_budget']:,} tokens/day) | source records | "
-        "Cliniko requests | Pipedrive requests / tokens | Cliniko h | Pipedrive h | wall h | commercial quote |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| Projection, {s.seats} seats: the standard clinic's tokens and requests per source record, the rates "
+        "measured at the limits, budget days from a midnight start | source records | Cliniko requests / h | "
+        "Pipedrive requests / tokens | " + " | ".join(f"{tier}: budget days, wall h" for tier in PLAN_TIERS) + " |",
+        "|---|---|---|---|" + "---|" * len(PLAN_TIERS),
     ]
     for size in ("standard", "large"):
         p = pr[size]
-        lines.append(f"| {size} clinic | {p['source_records']:,} | {p['cliniko_requests']:,} | "
-                     f"{p['pipedrive_requests']:,} / {p['pipedrive_tokens']:,} ({p['token_budget_days']} days of "
-                     f"budget) | {p['cliniko_hours']} | {p['pipedrive_hours']} | **{p['wall_hours']}** | "
-                     f"{COMMERCIAL_QUOTE_H[0]}-{COMMERCIAL_QUOTE_H[1]} h |")
-    lines.append("")
-    lines.append(f"Days of daily token budget needed at {s.seats} seats: " + "; ".join(
-        f"{size} " + ", ".join(f"{plan} {days}" for plan, days in pr[size]["token_budget_days_by_plan"].items())
-        for size in ("standard", "large")) + ".")
+        lines.append(f"| {size} clinic | {p['source_records']:,} | {p['cliniko_requests']:,} / {p['cliniko_hours']} | "
+                     f"{p['pipedrive_requests']:,} / {p['pipedrive_tokens']:,} | " + " | ".join(
+                         f"{t['budget_days']}, {t['wall_hours']}" for t in p["by_tier"].values()) + " |")
+    lines += ["", f"Tokens per Cliniko record {pr['pipedrive_tokens_per_source_record']}, Pipedrive requests per "
+                  f"Cliniko record {pr['pipedrive_requests_per_source_record']}; commercial services quote "
+                  f"{COMMERCIAL_QUOTE_H[0]}-{COMMERCIAL_QUOTE_H[1]} h."]
     lines += ["", "| Target (issue 7) | measured | met |", "|---|---|---|"]
     for name, row in results["targets"].items():
         lines.append(f"| {name} | {row['value']} | {'yes' if row['met'] else 'NO'} |")
@@ -210,11 +225,52 @@ def markdown(s: Scenario, results: dict[str, Any]) -> str:
         "process's own CPU time (the sandboxes' excluded). The target's objects/s is its steady rate, from its "
         "first Pipedrive request over a window of the standard clinic; the small clinic's row includes start-up "
         "(imports, the map, Pipedrive's field lists). Projection: Cliniko requests counted (standard) or "
-        "scaled from counts (large), Pipedrive requests and tokens per source record from the small clinic's full "
-        "run, at the rates measured above; the daily token budget is spent at that rate, then the run resumes "
-        "the next UTC day (a run starting at 00:00 UTC); tap and target overlap (one pipeline).",
+        "scaled from counts (large); Pipedrive requests and tokens per source record from the standard clinic's "
+        "migration; each tier's rate its burst limit times the achieved / allowed measured over the whole mix at "
+        "that tier; the budget walk is the plan's own (`workflow/estimate.py`); tap and target overlap.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def tiers_markdown(tiers: dict[str, Any]) -> list[str]:
+    rows = {tier: row for tier, row in tiers.items() if isinstance(row, dict)}
+    if not rows:
+        return []
+    return [
+        "",
+        f"| The whole mix at each plan's limits: {tiers['sample_patients']} patients of the standard clinic, "
+        f"{tiers['source_records']:,} records, {tiers['latency_ms']:.0f} ms latency | " + " | ".join(rows) + " |",
+        "|---|" + "---|" * len(rows),
+        "| Pipedrive requests (whole run) | " + " | ".join(str(r["requests"]) for r in rows.values()) + " |",
+        "| achieved / allowed, every request after the schema's to the last | " + " | ".join(
+            f"{_pct(r['allowed_ratio'])} ({r['rate_per_s']}/s of {r['burst_limit'] / 2:g})" for r in rows.values())
+        + " |",
+        "| 429s received | " + " | ".join(str(r["responses_429"]) for r in rows.values()) + " |",
+        "| most requests in 2 s / limit | " + " | ".join(f"{r['max_requests_in_2s']} / {r['burst_limit']}"
+                                                        for r in rows.values()) + " |",
+        "| failed records | " + " | ".join(str(r["failed"]) for r in rows.values()) + " |",
+    ]
+
+
+def costs_markdown(costs: dict[str, Any]) -> list[str]:
+    if not costs:
+        return []
+    lines = ["", "| Standard clinic, limits off: estimate / actual | requests | tokens |", "|---|---|---|"]
+    for run, label in (("migration", "migration (plan, then the run)"), ("delta", "delta after 75 changes"),
+                       ("rollback", "rollback of everything (printed before --yes)")):
+        c = costs[run]
+        lines.append(f"| {label} | {c['estimated_requests']:,} / {c['requests']:,} ({c['requests_ratio']:.3f}x) | "
+                     f"{c['estimated_tokens']:,} / {c['tokens']:,} ({c['tokens_ratio']:.3f}x) |")
+    migration = costs["migration"]
+    records = migration["source_records"]
+    lines += ["", f"| The migration's tokens by Pipedrive object ({records:,} Cliniko records) | requests | tokens | "
+                  "tokens per Cliniko record | share |", "|---|---|---|---|---|"]
+    for kind, row in sorted(migration["by_object"].items(), key=lambda kv: -kv[1]["tokens"]):
+        lines.append(f"| {kind} | {row['requests']:,} | {row['tokens']:,} | {row['tokens'] / records:.3f} | "
+                     f"{_pct(row['tokens'] / max(1, migration['tokens']))} |")
+    lines.append(f"| all | {migration['requests']:,} | {migration['tokens']:,} | {migration['tokens'] / records:.3f} "
+                 "| 100% |")
+    return lines
 
 
 def _pct(value: float | None) -> str:

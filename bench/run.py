@@ -1,16 +1,20 @@
 """`make bench`: every measurement in one run, then bench/results.json and bench/results.md.
 
 1. machinery, small clinic (latency and limits off): tap and baseline tap; target in plan
-   mode (the token estimate), then apply (tokens used, objects/s, failures).
+   mode, then apply (objects/s, failures).
 2. machinery, standard clinic: the tap reads it all (records/s, RSS over time, the exact
-   Cliniko request count the projection uses).
+   Cliniko request count the projection uses), interleaved with the baseline tap (A B A B ...).
 3. machinery, large clinic: the tap for a fixed window (RSS as the clinic grows); then the target
    over whole runs of the small, standard and large clinics (wholerun.py: memory and checkpoints).
-4. Cliniko at its real limit (200/min, latency on): the tap alone for k minutes (achieved /
+4. costs.py, standard clinic (limits off): the plan's estimate against the migration, a delta and
+   a rollback; tokens by Pipedrive object.
+5. Cliniko at its real limit (200/min, latency on): the tap alone for k minutes (achieved /
    allowed), then tap and baseline tap side by side for one (own API key each: own 200/min).
-5. Pipedrive at a plan's limits (latency on): target and baseline target side by side (own
+6. Pipedrive at a plan's limits (latency on): target and baseline target side by side (own
    account each), fed with the standard clinic's Singer stream from step 2.
-6. Projection of the standard and large clinics' wall time under the named plan.
+7. tiers.py: the whole mix of a sample of the standard clinic at each plan's limits (429s,
+   achieved / allowed over the whole run).
+8. Projection of the standard and large clinics on each plan: budget days and wall time.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench import plugins, report, sandboxes
+from bench import costs, plugins, report, sandboxes, tiers
 from bench.pipeline import run_tap, run_target
 from bench.scenarios import Scenario
 from bench.wholerun import whole_target
@@ -107,12 +111,17 @@ def machinery_read(s: Scenario, work: Path, size: str, window_s: float | None) -
         config = plugins.tap_config(cliniko.url, work / f"{size}-files", 0)
         config.pop("attachments_dir")  # records only: attachment bytes are counted as requests below
         run, _ = run_tap(plugins.TAP, config, cliniko, work, f"{size}-tap", timeout_s=window_s)
-        baseline = None
-        if window_s is None:  # the whole clinic again with the SDK's plain `links.next` pager
-            log(f"{size} clinic, limits off: baseline tap")
-            baseline, _ = run_tap(plugins.BASELINE_TAP, config, cliniko, work, f"{size}-baseline_tap")
+        baseline, ratios = None, []
+        if window_s is None:  # the whole clinic again with the SDK's plain `links.next` pager, A B A B ...
+            log(f"{size} clinic, limits off: baseline tap, then {s.read_rounds - 1} more rounds of both")
+            for n in range(s.read_rounds):
+                ours = run if n == 0 else run_tap(plugins.TAP, config, cliniko, work, f"{size}-tap")[0]
+                theirs, _ = run_tap(plugins.BASELINE_TAP, config, cliniko, work, f"{size}-baseline_tap")
+                baseline = baseline or theirs
+                ratios.append(round((ours.records / ours.seconds) / (theirs.records / theirs.seconds), 3))
     return {**run.as_dict(), "complete": window_s is None, "sandbox_start_s": round(ready_s, 1),
-            "clinic_counts": counts, "baseline_tap": baseline.as_dict() if baseline else None}
+            "clinic_counts": counts, "baseline_tap": baseline.as_dict() if baseline else None,
+            "interleaved_ratios": ratios}
 
 
 def both(first: Callable[[], dict[str, Any]], second: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], ...]:
@@ -256,8 +265,12 @@ def main() -> int:
         log(f"{size} clinic, limits off: the target over the whole clinic")
         results["whole_target"][size] = whole_target(s, work, size, clinic_db(s, size),
                                                      work / "standard-tap.singer" if size == "standard" else None)
+    log("standard clinic, limits off: plan and migration, a delta, a rollback (estimates against actuals)")
+    results["costs"] = costs.standard_costs(s, work, clinic_db(s, "standard"), work / "standard-tap.singer")
     results["cliniko_limited"] = cliniko_limited(s, work)
     results["pipedrive_limited"] = pipedrive_limited(s, work, work / "standard-tap.singer")
+    log(f"the whole mix of {s.tier_sample_patients} patients at each plan's limits: {', '.join(s.tiers)}")
+    results["tiers"] = tiers.whole_mix(s, work, clinic_db(s, "standard"))
     results["projection"] = report.projection(s, results)
     results["targets"] = report.targets(results)
     results["bench_seconds"] = round(time.monotonic() - started, 1)

@@ -12,11 +12,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from target_pipedrive.settings import BASE_DAILY_TOKENS, PLAN_TIERS
+
 ROOT = Path(__file__).resolve().parents[1]
-PLAN_MULTIPLIER = {"lite": 1, "growth": 2, "premium": 5, "ultimate": 7}
-PLAN_BURST = {"lite": 20, "growth": 40, "premium": 100, "ultimate": 120}
+PLAN_MULTIPLIER = {tier: multiplier for tier, (_, multiplier) in PLAN_TIERS.items()}
+PLAN_BURST = {tier: burst for tier, (burst, _) in PLAN_TIERS.items()}
 SEARCH_BURST = 10
-BASE_DAILY_TOKENS = 30_000
 COMMERCIAL_QUOTE_H = (48, 72)
 
 
@@ -39,6 +40,12 @@ class Scenario:
     # the target over whole runs (memory and checkpoints as the clinic grows); the large one takes ~30 minutes
     whole_sizes: tuple[str, ...] = tuple(x for x in os.environ.get("BENCH_WHOLE_SIZES", "small,standard,large")
                                          .split(",") if x)
+    # the whole mix at each plan's limits: this many of the standard clinic's patients, with all their records
+    tier_sample_patients: int = int(os.environ.get("BENCH_TIER_SAMPLE_PATIENTS", "80"))
+    tiers: tuple[str, ...] = tuple(x for x in os.environ.get("BENCH_TIERS", "lite,growth,premium,ultimate")
+                                   .split(",") if x)
+    # tap / baseline tap on the standard clinic, limits off: this many rounds, interleaved A B A B ...
+    read_rounds: int = int(os.environ.get("BENCH_READ_ROUNDS", "3"))
     work: Path = ROOT / "output" / "bench"  # caches and scratch (git-ignored; generated data is never committed)
     results: Path = ROOT / "bench"
 

@@ -26,6 +26,8 @@ DEFAULT_CROSSWALK_URL = "sqlite:///output/crosswalk.sqlite"
 DEFAULT_CROSSWALK_SCHEMA = "crosswalk"
 DEFAULT_MAP_OUTPUT_DIR = "output/map"
 BASE_DAILY_TOKENS = 30_000
+# The top tier allows 60 requests/s; at 150-250 ms a request, that needs 9-15 in flight (the pacer caps the rate)
+WRITES_IN_FLIGHT = 16
 # plan tier -> (API-token burst per 2 s, daily budget multiplier)
 PLAN_TIERS: dict[str, tuple[int, int]] = {"lite": (20, 1), "growth": (40, 2), "premium": (100, 5), "ultimate": (120, 7)}
 
@@ -80,7 +82,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property("request_timeout_s", th.NumberType, default=60, description="Timeout of one HTTP request."),
     th.Property("max_retries", th.IntegerType, default=8,
                 description="Retries of one request on 5xx, timeouts and dropped connections."),
-    th.Property("max_writes_in_flight", th.IntegerType, default=8,
+    th.Property("max_writes_in_flight", th.IntegerType, default=WRITES_IN_FLIGHT,
                 description="Pipedrive requests kept in flight at once (the burst pacer still caps the rate); "
                             "1 writes one record at a time. Plan mode is always sequential."),
     th.Property("state_interval_s", th.NumberType, default=30,
@@ -244,7 +246,7 @@ class Settings:
     request_timeout_s: float = 60.0
     max_retries: int = 8
     progress_interval_s: float = 10.0
-    max_writes_in_flight: int = 8
+    max_writes_in_flight: int = WRITES_IN_FLIGHT
     state_interval_s: float = 30.0
     checkpoint_records: int = 10_000
     map_path: str | None = None
@@ -308,7 +310,7 @@ class Settings:
             max_file_size_bytes=int(float(config.get("max_file_size_mb") or 50) * 1024 * 1024),
             request_timeout_s=float(config.get("request_timeout_s") or 60),
             max_retries=int(config.get("max_retries") if config.get("max_retries") is not None else 8),
-            max_writes_in_flight=max(1, int(config.get("max_writes_in_flight") or 8)),
+            max_writes_in_flight=max(1, int(config.get("max_writes_in_flight") or WRITES_IN_FLIGHT)),
             state_interval_s=float(config["state_interval_s"]) if config.get("state_interval_s") is not None
             else 30.0,
             checkpoint_records=max(1, int(config.get("checkpoint_records") or 10_000)),
