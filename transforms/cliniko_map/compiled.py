@@ -39,6 +39,7 @@ class CompiledPart:
     needs: tuple[CompiledNeed, ...]
     skip_if: tuple[tuple[Value, int], ...]
     keep: tuple[tuple[str, Value], ...]
+    only_if: Value | None = None
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,8 @@ def compile_rules(spec: MapSpec) -> CompiledMap:
     def part(p: Part) -> CompiledPart:
         return CompiledPart(by=value(p.by), needs=needs(p.needs),
                             skip_if=tuple((value(rule), rule.line) for rule in p.skip_if),
-                            keep=tuple((name, value(s)) for name, s in p.keep))
+                            keep=tuple((name, value(s)) for name, s in p.keep),
+                            only_if=None if p.only_if is None else value(p.only_if))
 
     def call(s: Any) -> Callable[..., Any]:
         return compile_call(s, file=spec.file, prefix=spec.prefix, policies=spec.policies)

@@ -414,7 +414,7 @@ def _rollup(c: _Compiler, name: str, raw: Any, line: int, streams: dict[str, Str
         at = parts_raw.line_of(stream)
         if stream not in streams or streams[stream].rollup != name:
             raise c.fail(f"{where}.parts: stream '{stream}' must say rollup: {name}", at)
-        part = c.mapping(body, f"{where}.parts.{stream}", at, allowed=("by", "needs", "skip_if", "keep"),
+        part = c.mapping(body, f"{where}.parts.{stream}", at, allowed=("by", "only_if", "needs", "skip_if", "keep"),
                          required=("by", "keep"))
         keep_raw = c.mapping(part["keep"], f"{where}.parts.{stream}.keep", part.line_of("keep"))
         keep = tuple((str(k), c.spec(v, keep_raw.line_of(k), f"{where}.parts.{stream}.keep.{k}", c.global_vars))
@@ -424,7 +424,10 @@ def _rollup(c: _Compiler, name: str, raw: Any, line: int, streams: dict[str, Str
                                   c.needs(part.get("needs"), part.line_of("needs"), f"{where}.parts.{stream}",
                                           c.global_vars, rows=False),
                                   c.skip_if(part.get("skip_if"), part.line_of("skip_if"), f"{where}.parts.{stream}",
-                                            c.global_vars), keep)
+                                            c.global_vars), keep,
+                                  None if part.get("only_if") is None else
+                                  c.spec(part["only_if"], part.line_of("only_if"), f"{where}.parts.{stream}.only_if",
+                                         c.global_vars))
     for stream, spec in streams.items():
         if spec.rollup == name and stream not in parts:
             raise c.fail(f"{where}.parts: stream '{stream}' says rollup: {name} but has no part here", line)

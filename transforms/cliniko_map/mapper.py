@@ -385,6 +385,13 @@ class Map:
         part = self._rules.parts[(rollup.name, spec.name)]
         env = self._env(record)
         rid = str(record["id"])
+        if part.only_if is not None and not part.only_if(env):
+            # not this rollup's record (an appointment after the history cutoff): its outputs say what became
+            # of it; a row it left here before (rescheduled across the cutoff) goes
+            group = part.by(env)
+            if group not in (None, ""):
+                self.state.drop_part(rollup.name, str(group), spec.name, rid)
+            return
         if part.needs:
             waiting = self._waiting_on(part.needs, env, spec.name, record, keep_watching=False)
             if waiting:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from cliniko_map.functions.appointments import STATUSES
@@ -34,6 +35,18 @@ def _bool(v: Any) -> str | None:
 
 def _positive_int(v: Any) -> str | None:
     return None if isinstance(v, int) and not isinstance(v, bool) and v > 0 else "must be a positive whole number"
+
+
+def _date_or_off(v: Any) -> str | None:
+    if v is None or isinstance(v, date):  # YAML reads an unquoted 2023-01-01 as a date
+        return None
+    if isinstance(v, str):
+        try:
+            date.fromisoformat(v)
+            return None
+        except ValueError:
+            pass
+    return "must be a date (YYYY-MM-DD) or null"
 
 
 def _owner(v: Any) -> str | None:
@@ -97,6 +110,10 @@ POLICIES: dict[str, Policy] = {
         "future": {"done": False, "label": "Booked", "in_subject": False},
     }, _statuses, "derived appointment status -> done flag and label"),
     "invoice_history_limit": Policy(10, _positive_int, "invoices listed in the history text"),
+    "history_cutoff": Policy(None, _date_or_off, "appointments before this date (UTC) go into one history CSV "
+                                                 "file per patient instead of one activity each; null: off"),
+    "history_notes": Policy(False, _bool, "true: treatment notes written before history_cutoff go into that "
+                                          "file too instead of one note each"),
 }
 
 
@@ -113,5 +130,5 @@ def resolve(given: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]
         if problem:
             problems.append((name, f"policy {name} {problem}"))
         else:
-            values[name] = value
+            values[name] = value.isoformat() if isinstance(value, date) else value  # plain text in JSON reports
     return values, problems

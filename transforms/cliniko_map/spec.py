@@ -119,6 +119,7 @@ class Part:
     needs: tuple[Need, ...]
     skip_if: tuple[Spec, ...]
     keep: tuple[tuple[str, Spec], ...]
+    only_if: Spec | None = None  # a record for which this is false is not part of the rollup (nothing reported)
 
 
 @dataclass(frozen=True)

@@ -88,7 +88,7 @@ def test_loading_a_file_path_and_a_missing_file(tmp_path: Path) -> None:
      "policy deleted_patients must be one of migrate, skip"),
     ("  invalid_emails: keep ", "  invalid_emails: keep\n  colour_scheme: dark\n ", "  colour_scheme: dark",
      "unknown policy 'colour_scheme'"),
-    ("  individual_appointments:\n", "  individual_appointment:\n", "  individual_appointment:\n",
+    ("  individual_appointments:\n    rollup", "  individual_appointment:\n    rollup", "  individual_appointment:\n",
      "unknown Cliniko stream 'individual_appointment'"),
     ("          type: {var: type_name}\n          due_date: {fn: utc_due_date, args: [starts_at]}",
      "          type: {var: type_nme}\n          due_date: {fn: utc_due_date, args: [starts_at]}",

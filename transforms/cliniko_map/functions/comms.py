@@ -12,7 +12,7 @@ COLUMNS = ("date", "direction", "type", "category", "subject", "content")
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _cell(value: Any) -> str:
+def csv_cell(value: Any) -> str:
     """Text for a cell; a leading formula character is neutralised with a quote, so a
     spreadsheet never runs a message's text as a formula (CSV injection)."""
     text = "" if value is None else str(value)
@@ -31,5 +31,5 @@ def communications_csv(communications: list[dict[str, Any]], bom: bool = True) -
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(COLUMNS)
     for row in rows:
-        writer.writerow([utc_timestamp(row.get("date")) or "", *(_cell(row.get(c)) for c in COLUMNS[1:])])
+        writer.writerow([utc_timestamp(row.get("date")) or "", *(csv_cell(row.get(c)) for c in COLUMNS[1:])])
     return (("\ufeff" if bom else "") + buffer.getvalue()).encode("utf-8")

@@ -152,3 +152,13 @@ def is_past(instant: Any, now: Any) -> bool:
     moment, reference = parse_instant(instant), parse_instant(now)
     return bool(moment and reference and moment <= reference)
 
+
+
+def before_cutoff(instant: Any, cutoff: Any, *also: Any) -> bool:
+    """True when a cutoff date is set and `instant` falls before its midnight UTC (and every `also` is
+    truthy): the record goes into the patient's history file. No cutoff, or no readable instant: False,
+    so a record is never moved out of view by a missing date."""
+    moment, limit = parse_instant(instant), iso_date(cutoff)
+    if moment is None or limit is None or not all(also):
+        return False
+    return moment < datetime.fromisoformat(limit).replace(tzinfo=UTC)
