@@ -1,0 +1,123 @@
+"""The map's history cutoff end to end: tap-cliniko | target-pipedrive against both sandboxes.
+
+Appointments (and, with history_notes, treatment notes) before the cutoff arrive as one readable CSV
+file on the patient's person instead of one activity (note) each; later ones stay activities and
+notes. Checked in what Pipedrive holds, in the audit, by `verify` (against Cliniko as well), through a
+delta that moves an appointment across the cutoff, and by a rollback that leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from reliability_helpers import audit, clean_env, confirmed_map, live, run_pipeline, tap_config, target_config
+
+CUTOFF = "2024-01-01"
+POLICIES = {"history_cutoff": CUTOFF, "history_notes": True}
+
+
+def long_history_clinic(cliniko: Any) -> dict[str, Any]:
+    """One patient with years of appointments, a group class and notes; returns the rows by name."""
+    add = lambda resource, values: cliniko.admin("POST", f"/_admin/records/{resource}", values)  # noqa: E731
+    user = cliniko.admin("GET", "/_admin/records/users")["users"][0]
+    business = add("businesses", {"business_name": "Harbour", "time_zone_identifier": "Australia/Sydney"})
+    practitioner = add("practitioners", {"first_name": "Sam", "last_name": "Lee", "user_id": user["id"],
+                                         "active": True})
+    kind = add("appointment_types", {"name": "Consult", "duration_in_minutes": 30})
+    links = {"business_id": business["id"], "practitioner_id": practitioner["id"], "appointment_type_id": kind["id"]}
+    patient = add("patients", {"first_name": "Hana", "last_name": "Longstay"})
+    rows: dict[str, Any] = {"patient": patient}
+    for name, day in (("old_1", "2019-03-04"), ("old_2", "2020-06-01"), ("old_3", "2023-12-31"),
+                      ("recent", "2024-02-05")):
+        rows[name] = add("individual_appointments", {
+            **links, "patient_id": patient["id"], "notes": f"Booking note {name}",
+            "starts_at": f"{day}T01:00:00Z", "ends_at": f"{day}T01:30:00Z"})
+    group = add("group_appointments", {**links, "starts_at": "2021-05-05T22:00:00Z",
+                                       "ends_at": "2021-05-05T23:00:00Z"})
+    rows["attendee"] = add("attendees", {"patient_id": patient["id"], "booking_id": group["id"]})
+    for name, when in (("old_note", "2022-02-02T03:00:00Z"), ("recent_note", "2024-03-03T03:00:00Z")):
+        rows[name] = add("treatment_notes", {
+            "patient_id": patient["id"], "practitioner_id": practitioner["id"], "draft": False,
+            "title": f"Visit {name}", "created_at": when, "finalized_at": when,
+            "content": {"sections": [{"name": "S", "questions": [
+                {"name": "Findings", "type": "text", "answer": f"Answer of {name}"}]}]}})
+    return rows
+
+
+def history_rows(pipedrive: Any) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """The live history files and the rows of the (one) file's CSV as Pipedrive serves it."""
+    files = [f for f in live(pipedrive, "file") if f["name"] == "Cliniko history.csv"]
+    assert len(files) == 1, files
+    answer = pipedrive.request("GET", f"/api/v1/files/{files[0]['id']}/download")
+    assert answer.status_code == 200, answer.text[:300]
+    return files, list(csv.DictReader(io.StringIO(answer.content.decode("utf-8-sig"))))
+
+
+def admin(target: dict[str, Any], folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    config = folder / "admin-config.json"
+    config.write_text(json.dumps(target))
+    return subprocess.run([sys.executable, "-m", "target_pipedrive.workflow.admin", "--config", str(config), *args],
+                          capture_output=True, text=True, env=clean_env(), cwd=folder, timeout=600, check=False)
+
+
+def test_history_before_the_cutoff_is_one_file_verified_delta_safe_and_reversible(
+        tmp_path: Path, empty_clinic: Any, pipedrive_sandbox_factory: Any) -> None:
+    rows = long_history_clinic(empty_clinic)
+    pipedrive = pipedrive_sandbox_factory()
+    tap = tap_config(empty_clinic)
+    target = target_config(pipedrive, tmp_path, confirmed_map(tmp_path, POLICIES),
+                           cliniko_api_key=empty_clinic.api_key, cliniko_user_agent=empty_clinic.user_agent,
+                           cliniko_base_url=empty_clinic.base_url)
+
+    run = run_pipeline(tmp_path, tap, target)
+    assert run.tap_code == 0 and run.target_code == 0, run.output[-3000:]
+    [person] = live(pipedrive, "person")
+    [activity] = live(pipedrive, "activity")  # only the appointment after the cutoff
+    assert activity["due_date"] == "2024-02-05" and activity["person_id"] == person["id"]
+    [note] = live(pipedrive, "note")  # only the note written after the cutoff
+    assert "Answer of recent_note" in note["content"]
+    files, csv_rows = history_rows(pipedrive)
+    assert files[0]["person_id"] == person["id"]
+    assert [(r["record"], r["date"]) for r in csv_rows] == [
+        ("Appointment", "2019-03-04T01:00:00Z"), ("Appointment", "2020-06-01T01:00:00Z"),
+        ("Group appointment", "2021-05-05T22:00:00Z"), ("Treatment note", "2022-02-02T03:00:00Z"),
+        ("Appointment", "2023-12-31T01:00:00Z")]
+    assert "Booking note old_1" in csv_rows[0]["details"] and "Answer of old_note" in csv_rows[3]["details"]
+    assert all(r["practitioner"].startswith("Sam Lee") for r in csv_rows) and csv_rows[0]["type"] == "Consult"
+
+    records = audit(target, tmp_path)
+    for name in ("old_1", "old_2", "old_3"):
+        record = records[f"cliniko:individual_appointment:{rows[name]['id']}"]
+        assert record["status"] == "rolled_up", record
+    assert records[f"cliniko:attendee:{rows['attendee']['id']}"]["status"] == "rolled_up"
+    assert records[f"cliniko:treatment_note:{rows['old_note']['id']}"]["status"] == "rolled_up"
+    assert records[f"cliniko:individual_appointment:{rows['recent']['id']}"]["status"] == "migrated"
+
+    checked = admin(target, tmp_path, "verify", "--out-dir", str(tmp_path / "verify"))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "every one of the" in checked.stdout + checked.stderr  # every Cliniko record accounted for
+
+    # delta: one old appointment rescheduled after the cutoff becomes an activity and leaves the file
+    empty_clinic.admin("POST", "/_admin/mutate", {"resource": "individual_appointments", "id": rows["old_2"]["id"],
+                                                  "set": {"starts_at": "2024-04-04T01:00:00Z",
+                                                          "ends_at": "2024-04-04T01:30:00Z"}})
+    again = run_pipeline(tmp_path, tap, target)
+    assert again.tap_code == 0 and again.target_code == 0, again.output[-3000:]
+    assert sorted(a["due_date"] for a in live(pipedrive, "activity")) == ["2024-02-05", "2024-04-04"]
+    assert len(live(pipedrive, "person")) == 1 and len(live(pipedrive, "note")) == 1
+    _, csv_rows = history_rows(pipedrive)  # still one file: replaced, not added
+    assert "2020-06-01T01:00:00Z" not in {r["date"] for r in csv_rows} and len(csv_rows) == 4
+    checked = admin(target, tmp_path, "verify", "--out-dir", str(tmp_path / "verify-2"))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+    # rollback of everything: nothing of the migration is left in Pipedrive
+    undone = admin(target, tmp_path, "rollback", "--all", "--yes")
+    assert undone.returncode == 0, undone.stdout + undone.stderr
+    for kind in ("person", "activity", "note", "file"):
+        assert live(pipedrive, kind) == [], kind
