@@ -82,9 +82,14 @@ def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("TAP_CLINIKO_", "TARGET_PIPEDRIVE_"))}
 
 
+PLAN = ("-c", "from target_pipedrive.entry import plan; plan()")  # target-pipedrive-plan, as its console script
+
+
 def run_pipeline(tmp_path: Path, tap: dict[str, Any], target: dict[str, Any],
-                 timeout: float = RUN_TIMEOUT_S) -> PipelineRun:
-    """`tap-cliniko --config A | target-pipedrive --config B`; fails the test if it does not end in time."""
+                 timeout: float = RUN_TIMEOUT_S, target_command: tuple[str, ...] = ("-m", "target_pipedrive")
+                 ) -> PipelineRun:
+    """`tap-cliniko --config A | target-pipedrive --config B` (or `target-pipedrive-plan`: PLAN); fails the
+    test if it does not end in time."""
     tap_file, target_file = _write_config(tmp_path, "tap", tap), _write_config(tmp_path, "target", target)
     tap_err, target_out, target_err = (tmp_path / f"{n}-{os.urandom(3).hex()}.txt" for n in ("tap-err", "out", "err"))
     env = clean_env()
@@ -92,7 +97,7 @@ def run_pipeline(tmp_path: Path, tap: dict[str, Any], target: dict[str, Any],
     with open(tap_err, "wb") as te, open(target_out, "wb") as to, open(target_err, "wb") as tr:
         producer = subprocess.Popen([sys.executable, "-m", "tap_cliniko", "--config", str(tap_file)],
                                     stdout=subprocess.PIPE, stderr=te, env=env, cwd=tmp_path)
-        consumer = subprocess.Popen([sys.executable, "-m", "target_pipedrive", "--config", str(target_file)],
+        consumer = subprocess.Popen([sys.executable, *target_command, "--config", str(target_file)],
                                     stdin=producer.stdout, stdout=to, stderr=tr, env=env, cwd=tmp_path)
         assert producer.stdout is not None
         producer.stdout.close()  # the target holds the only reader: the tap sees EPIPE if it stops early

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from reliability_helpers import audit, clean_env, confirmed_map, live, run_pipeline, tap_config, target_config
+from reliability_helpers import PLAN, audit, clean_env, confirmed_map, live, run_pipeline, tap_config, target_config
 
 CUTOFF = "2024-01-01"
 POLICIES = {"history_cutoff": CUTOFF, "history_notes": True}
@@ -75,8 +75,22 @@ def test_history_before_the_cutoff_is_one_file_verified_delta_safe_and_reversibl
                            cliniko_api_key=empty_clinic.api_key, cliniko_user_agent=empty_clinic.user_agent,
                            cliniko_base_url=empty_clinic.base_url)
 
+    # the plan says what the choice does, and prices the migration with it
+    planned = run_pipeline(tmp_path, tap, {**target, "plan_out_dir": str(tmp_path / "plan")}, target_command=PLAN)
+    assert planned.target_code == 0, planned.output[-3000:]
+    document = json.loads((tmp_path / "plan" / "plan.json").read_text(encoding="utf-8"))
+    assert document["choices"]["history"] == {
+        "history_cutoff": CUTOFF, "history_notes": True, "appointments_in_history": 4,  # 3 + the group class
+        "treatment_notes_in_history": 1, "history_files": 1, "tokens_saved": 4 * 5 + 10 - 10}
+    assert f"Choice history_cutoff {CUTOFF}: 4 appointment(s) and 1 treatment note(s)" in (
+        tmp_path / "plan" / "plan.html").read_text(encoding="utf-8")
+    assert live(pipedrive, "person") == []  # a plan writes nothing
+    spent_before = pipedrive.admin("GET", "/_admin/usage")["tokens_today"]
+
     run = run_pipeline(tmp_path, tap, target)
     assert run.tap_code == 0 and run.target_code == 0, run.output[-3000:]
+    spent = pipedrive.admin("GET", "/_admin/usage")["tokens_today"] - spent_before
+    assert spent == document["estimate"]["tokens"], (spent, document["estimate"])
     [person] = live(pipedrive, "person")
     [activity] = live(pipedrive, "activity")  # only the appointment after the cutoff
     assert activity["due_date"] == "2024-02-05" and activity["person_id"] == person["id"]

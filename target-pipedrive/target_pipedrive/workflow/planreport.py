@@ -18,7 +18,7 @@ from target_pipedrive.crosswalk import Crosswalk, now_iso
 from target_pipedrive.errors import TargetError
 from target_pipedrive.pipedrive.client import PipedriveClient
 from target_pipedrive.settings import Settings
-from target_pipedrive.workflow import estimate, html
+from target_pipedrive.workflow import choices, estimate, html
 
 SIMILAR = 0.75  # a different name at least this similar is reported as a possible match
 FIELD_PATHS = {"person": "/personFields", "product": "/productFields"}
@@ -283,7 +283,9 @@ def build(crosswalk: Crosswalk, client: PipedriveClient, settings: Settings,
         "estimate": estimate.of_plan(summary, settings, crosswalk.tokens_spent),
         "planned": {"by_stream": summary.get("streams") or {}, "persons_from_patients": details.get("persons", 0)},
     }
-    document["warnings"] = warnings(run, details, crosswalk.audit_rows(run["run_id"]), document)
+    audit = crosswalk.audit_rows(run["run_id"])
+    document["choices"] = {"history": choices.history(details, document["counts"], audit)}
+    document["warnings"] = warnings(run, details, audit, document)
     return document
 
 
@@ -332,6 +334,7 @@ def blocks(d: dict[str, Any]) -> list[html.Block]:
                        f"Cliniko {est['cliniko_seconds']} s for {est['cliniko_requests']} requests at "
                        f"{est['cliniko_requests_per_minute']} a minute)."),
         html.Paragraph(finish_text(est["schedule"])),
+        html.Paragraph(choices.history_text(d["choices"]["history"])),
         html.Paragraph(f"Verify checks against Cliniko that every record arrived: {est['verify_cliniko_requests']} "
                        "Cliniko requests (a count per list), and at most "
                        f"{est['verify_cliniko_requests_at_most']} if every count differed (then the ids are listed, "
