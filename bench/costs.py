@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,17 +44,7 @@ def standard_costs(s: Scenario, work: Path, clinic: Path, records_only: Path) ->
             return plugins.target_config(pipedrive.url, folder, map_path, s.plan, s.seats, mode=mode, limits=False)
 
         def planned_then_run(label: str, run_input: Path, plan_input: Path) -> dict[str, Any]:
-            planned, _ = run_target(config("plan"), pipedrive, plan_input, folder, f"{label}-plan")
-            summary = planned.extra.get("summary") or {}
-            pipedrive.admin("/_admin/usage/reset", {})
-            run, _ = run_target(config("apply"), pipedrive, run_input, folder, label)
-            usage = pipedrive.admin("/_admin/usage")
-            pipedrive.admin("/_admin/usage/reset", {})
-            return {**compared(int(summary.get("planned_writes") or 0) + int(summary.get("requests") or 0),
-                               int(summary.get("planned_write_tokens") or 0) + int(summary.get("tokens") or 0),
-                               usage),
-                    "source_records": run.records, "failed": run.extra.get("failed"),
-                    "by_object": by_object(usage)}
+            return planned_and_run(config, pipedrive, folder, label, run_input, plan_input)
 
         pipedrive.admin("/_admin/usage/reset", {})
         tap = plugins.tap_config(cliniko.url, folder / "files", 0)
@@ -76,6 +67,43 @@ def standard_costs(s: Scenario, work: Path, clinic: Path, records_only: Path) ->
         assert done.returncode == 0, (done.stdout + done.stderr)[-2000:]
         out["rollback"] = compared(int(found[1]), int(found[2]), pipedrive.admin("/_admin/usage"))
     return out
+
+
+def choice_costs(s: Scenario, work: Path, clinic: Path, records_only: Path) -> dict[str, Any]:
+    """The standard migration again with the map's history choices on, each on a fresh Pipedrive account:
+    the plan's estimate, then the run (the same tap output as standard_costs' migration: its downloads)."""
+    out: dict[str, Any] = {}
+    for label, policies in s.choices.items():
+        slug = label.replace(" + ", "_and_")
+        folder = work / "choices" / slug
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        map_path = plugins.confirmed_map(folder, policies)
+        with sandboxes.cliniko("standard", clinic) as cliniko, sandboxes.pipedrive(None, "--no-limits") as pipedrive:
+            sandboxes.staff_as_users(cliniko, pipedrive)
+            pipedrive.admin("/_admin/usage/reset", {})
+
+            def config(mode: str, folder: Path = folder, map_path: Path = map_path,
+                       url: str = pipedrive.url) -> dict[str, Any]:
+                return plugins.target_config(url, folder, map_path, s.plan, s.seats, mode=mode, limits=False)
+
+            out[label] = {"policies": policies, **planned_and_run(config, pipedrive, folder, slug,
+                                                                  work / "costs" / "tap.singer", records_only)}
+    return out
+
+
+def planned_and_run(config: Callable[[str], dict[str, Any]], pipedrive: sandboxes.Sandbox, folder: Path, label: str,
+                    run_input: Path, plan_input: Path) -> dict[str, Any]:
+    """The plan's estimate (records only, as the `plan` job reads them), then the run, on one account."""
+    planned, _ = run_target(config("plan"), pipedrive, plan_input, folder, f"{label}-plan")
+    summary = planned.extra.get("summary") or {}
+    pipedrive.admin("/_admin/usage/reset", {})
+    run, _ = run_target(config("apply"), pipedrive, run_input, folder, label)
+    usage = pipedrive.admin("/_admin/usage")
+    pipedrive.admin("/_admin/usage/reset", {})
+    return {**compared(int(summary.get("planned_writes") or 0) + int(summary.get("requests") or 0),
+                       int(summary.get("planned_write_tokens") or 0) + int(summary.get("tokens") or 0), usage),
+            "source_records": run.records, "failed": run.extra.get("failed"), "by_object": by_object(usage)}
 
 
 def compared(requests: int, tokens: int, usage: dict[str, Any]) -> dict[str, Any]:

@@ -36,14 +36,30 @@ def target_settings() -> frozenset[str]:
     return frozenset(json.loads(about.stdout)["settings"]["properties"])
 
 
-def confirmed_map(folder: Path) -> Path:
-    """The packaged map, confirmed (what `meltano invoke target-pipedrive:confirm-map` writes)."""
+def confirmed_map(folder: Path, policies: dict[str, Any] | None = None) -> Path:
+    """The packaged map, confirmed (what `meltano invoke target-pipedrive:confirm-map` writes); with
+    `policies`, those lines of its `policies:` block changed first, as a clinic edits its copy."""
+    from cliniko_map.mapper import default_map_path
     from target_pipedrive.workflow.confirm import confirm
 
     out = folder / "cliniko-map.confirmed.yaml"
-    if not out.exists():
-        confirm(None, str(out), str(folder / "map"))
+    if out.exists():
+        return out
+    source = None
+    if policies:
+        lines = default_map_path().read_text(encoding="utf-8").splitlines(keepends=True)
+        for name, value in policies.items():
+            at = next(i for i, line in enumerate(lines) if line.startswith(f"  {name}:"))
+            lines[at] = f"  {name}: {json.dumps(value)}\n"
+        source = str(write_text(folder / "cliniko-map.yaml", "".join(lines)))
+    confirm(source, str(out), str(folder / "map"))
     return out
+
+
+def write_text(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 def target_config(pipedrive_url: str, work: Path, map_path: Path, plan: str, seats: int, *,

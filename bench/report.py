@@ -48,6 +48,9 @@ def projection(s: Scenario, results: dict[str, Any]) -> dict[str, Any]:
                            "pipedrive_requests_per_source_record": round(per_record_requests, 3),
                            "pipedrive_tokens_per_source_record": round(per_record_tokens, 3),
                            "commercial_quote_hours": list(COMMERCIAL_QUOTE_H)}
+    choices = results.get("choices") or {}
+    out["choices"] = {label: {"tokens_per_source_record": round(c["tokens"] / max(1, c["source_records"]), 3)}
+                      for label, c in choices.items()}
     for size in ("standard", "large"):
         counts = results["machinery"][size]["clinic_counts"]
         records = sum(counts.values()) + 1  # + the settings object
@@ -55,17 +58,27 @@ def projection(s: Scenario, results: dict[str, Any]) -> dict[str, Any]:
         p_requests = round(records * per_record_requests)
         tokens = round(records * per_record_tokens)
         cliniko_h = c_requests / tap_rate / 3600 if tap_rate else None
-        by_tier = {}
-        for tier, (burst, multiplier) in PLAN_TIERS.items():
-            ratio = (tiers.get(tier) or {}).get("allowed_ratio") or 0.9  # not measured: the 90% asked
-            seconds = max(p_requests / (burst / 2.0 * ratio), (cliniko_h or 0) * 3600)
-            done = estimate.finish(tokens, seconds, start, BASE_DAILY_TOKENS * multiplier * s.seats)
-            by_tier[tier] = {"budget_days": done.budget_days, "top_up_tokens": done.top_up_tokens,
-                             "wall_hours": _r((done.at - start).total_seconds() / 3600) if done.at else None,
-                             "rate_limited_hours": _r(seconds / 3600)}
+
+        def walk(requests: float, tokens: int, cliniko_h: float | None = cliniko_h) -> dict[str, Any]:
+            """Each tier: its rate as measured over the whole mix, the plan's budget-day walk."""
+            by_tier = {}
+            for tier, (burst, multiplier) in PLAN_TIERS.items():
+                ratio = (tiers.get(tier) or {}).get("allowed_ratio") or 0.9  # not measured: the 90% asked
+                seconds = max(requests / (burst / 2.0 * ratio), (cliniko_h or 0) * 3600)
+                done = estimate.finish(tokens, seconds, start, BASE_DAILY_TOKENS * multiplier * s.seats)
+                by_tier[tier] = {"budget_days": done.budget_days, "top_up_tokens": done.top_up_tokens,
+                                 "wall_hours": _r((done.at - start).total_seconds() / 3600) if done.at else None,
+                                 "rate_limited_hours": _r(seconds / 3600)}
+            return by_tier
+
+        by_tier = walk(p_requests, tokens)
         out[size] = {"source_records": records, "cliniko_requests": c_requests, "cliniko_requests_from": how,
                      "cliniko_hours": _r(cliniko_h), "pipedrive_requests": p_requests, "pipedrive_tokens": tokens,
                      "by_tier": by_tier, "wall_hours": by_tier[s.plan]["wall_hours"]}
+        for label, c in choices.items():  # the same clinic with a history choice: its measured costs per record
+            scale = records / max(1, c["source_records"])
+            out["choices"][label][size] = {"pipedrive_tokens": round(c["tokens"] * scale),
+                                           "by_tier": walk(c["requests"] * scale, round(c["tokens"] * scale))}
     return out
 
 
@@ -101,6 +114,10 @@ def targets(results: dict[str, Any]) -> dict[str, Any]:
                 name = f"{run}_estimated_{what} / actual within 3%"
                 rows[name] = costs[run][f"{what}_ratio"]
                 checks[name] = lambda v: v is not None and abs(v - 1) <= 0.03
+    for label, c in (results.get("choices") or {}).items():
+        name = f"{label}: estimated_tokens / actual within 3%"
+        rows[name] = c["tokens_ratio"]
+        checks[name] = lambda v: v is not None and abs(v - 1) <= 0.03
     tiers = {tier: row for tier, row in (results.get("tiers") or {}).items() if isinstance(row, dict)}
     if tiers:
         rows["pipedrive_429s_whole_mix_every_tier == 0"] = sum(row["responses_429"] for row in tiers.values())
@@ -162,6 +179,7 @@ def markdown(s: Scenario, results: dict[str, Any]) -> str:
         f"| Failed records (small clinic, full run) | {st.get('failed')} | | |",
         *tiers_markdown(results.get("tiers") or {}),
         *costs_markdown(results.get("costs") or {}),
+        *choices_markdown(s, results),
         "",
         "| Machinery (latency and limits off) | records | wall s | records/s | records per CPU-s | peak RSS MB |",
         "|---|---|---|---|---|---|",
@@ -270,6 +288,27 @@ def costs_markdown(costs: dict[str, Any]) -> list[str]:
                      f"{_pct(row['tokens'] / max(1, migration['tokens']))} |")
     lines.append(f"| all | {migration['requests']:,} | {migration['tokens']:,} | {migration['tokens'] / records:.3f} "
                  "| 100% |")
+    return lines
+
+
+def choices_markdown(s: Scenario, results: dict[str, Any]) -> list[str]:
+    """Tokens per record and budget days per tier, without and with each of the map's history choices."""
+    choices, pr = results.get("choices") or {}, results.get("projection") or {}
+    if not choices or "choices" not in pr:
+        return []
+    lines = ["", f"| The map's history choices (cutoff {s.history_cutoff}), standard clinic measured, large scaled "
+                 f"per record; {s.seats} seats | tokens: estimate / actual | tokens per Cliniko record | standard: "
+                 "budget days " + "/".join(PLAN_TIERS) + " | large: budget days " + "/".join(PLAN_TIERS) + " |",
+             "|---|---|---|---|---|"]
+    migration = results["costs"]["migration"]
+    rows = [("none (every appointment an activity)", migration, pr["pipedrive_tokens_per_source_record"],
+             pr["standard"]["by_tier"], pr["large"]["by_tier"])]
+    rows += [(label, choices[label], p["tokens_per_source_record"], p["standard"]["by_tier"], p["large"]["by_tier"])
+             for label, p in pr["choices"].items()]
+    for label, c, per_record, standard, large in rows:
+        lines.append(f"| {label} | {c['estimated_tokens']:,} / {c['tokens']:,} ({c['tokens_ratio']:.3f}x) | "
+                     f"{per_record} | " + "/".join(str(t["budget_days"]) for t in standard.values()) + " | "
+                     + "/".join(str(t["budget_days"]) for t in large.values()) + " |")
     return lines
 
 

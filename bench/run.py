@@ -7,14 +7,16 @@
 3. machinery, large clinic: the tap for a fixed window (RSS as the clinic grows); then the target
    over whole runs of the small, standard and large clinics (wholerun.py: memory and checkpoints).
 4. costs.py, standard clinic (limits off): the plan's estimate against the migration, a delta and
-   a rollback; tokens by Pipedrive object.
+   a rollback; tokens by Pipedrive object; then the migration again with each of the map's history
+   choices (Scenario.choices), estimate and actual.
 5. Cliniko at its real limit (200/min, latency on): the tap alone for k minutes (achieved /
    allowed), then tap and baseline tap side by side for one (own API key each: own 200/min).
 6. Pipedrive at a plan's limits (latency on): target and baseline target side by side (own
    account each), fed with the standard clinic's Singer stream from step 2.
 7. tiers.py: the whole mix of a sample of the standard clinic at each plan's limits (429s,
    achieved / allowed over the whole run).
-8. Projection of the standard and large clinics on each plan: budget days and wall time.
+8. Projection of the standard and large clinics on each plan: budget days and wall time, with and
+   without the history choices.
 """
 
 from __future__ import annotations
@@ -267,6 +269,8 @@ def main() -> int:
                                                      work / "standard-tap.singer" if size == "standard" else None)
     log("standard clinic, limits off: plan and migration, a delta, a rollback (estimates against actuals)")
     results["costs"] = costs.standard_costs(s, work, clinic_db(s, "standard"), work / "standard-tap.singer")
+    log(f"standard clinic, limits off: the migration with the map's history choices ({', '.join(s.choices)})")
+    results["choices"] = costs.choice_costs(s, work, clinic_db(s, "standard"), work / "standard-tap.singer")
     results["cliniko_limited"] = cliniko_limited(s, work)
     results["pipedrive_limited"] = pipedrive_limited(s, work, work / "standard-tap.singer")
     log(f"the whole mix of {s.tier_sample_patients} patients at each plan's limits: {', '.join(s.tiers)}")

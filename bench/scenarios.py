@@ -46,8 +46,16 @@ class Scenario:
                                    .split(",") if x)
     # tap / baseline tap on the standard clinic, limits off: this many rounds, interleaved A B A B ...
     read_rounds: int = int(os.environ.get("BENCH_READ_ROUNDS", "3"))
+    # the map's choices for clinics with a long history, each measured as a whole standard migration; the
+    # generated clinics' "now" is in the second half of 2024, so this keeps about 18 months as activities
+    history_cutoff: str = os.environ.get("BENCH_HISTORY_CUTOFF", "2023-01-01")
     work: Path = ROOT / "output" / "bench"  # caches and scratch (git-ignored; generated data is never committed)
     results: Path = ROOT / "bench"
+
+    @property
+    def choices(self) -> dict[str, dict[str, object]]:
+        return {"history_cutoff": {"history_cutoff": self.history_cutoff},
+                "history_cutoff + history_notes": {"history_cutoff": self.history_cutoff, "history_notes": True}}
 
     @property
     def burst(self) -> int:
