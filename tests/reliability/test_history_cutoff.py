@@ -1,9 +1,11 @@
-"""The map's history cutoff end to end: tap-cliniko | target-pipedrive against both sandboxes.
+"""The map's bill-cutting choices end to end: tap-cliniko | target-pipedrive against both sandboxes.
 
-Appointments (and, with history_notes, treatment notes) before the cutoff arrive as one readable CSV
-file on the patient's person instead of one activity (note) each; later ones stay activities and
-notes. Checked in what Pipedrive holds, in the audit, by `verify` (against Cliniko as well), through a
-delta that moves an appointment across the cutoff, and by a rollback that leaves nothing behind.
+History cutoff: appointments (and, with history_notes, treatment notes) before the cutoff arrive as one
+readable CSV file on the patient's person instead of one activity (note) each; later ones stay
+activities and notes. Treatment notes on appointments: a note of a migrated appointment is written in
+that activity's note instead of a note of its own. Each checked in the plan (its effect, and an estimate
+the run spends exactly), in what Pipedrive holds, in the audit, by `verify` (against Cliniko as well),
+through a delta, and by a rollback that leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -41,9 +43,12 @@ def long_history_clinic(cliniko: Any) -> dict[str, Any]:
     group = add("group_appointments", {**links, "starts_at": "2021-05-05T22:00:00Z",
                                        "ends_at": "2021-05-05T23:00:00Z"})
     rows["attendee"] = add("attendees", {"patient_id": patient["id"], "booking_id": group["id"]})
-    for name, when in (("old_note", "2022-02-02T03:00:00Z"), ("recent_note", "2024-03-03T03:00:00Z")):
+    for name, when, booking in (("old_note", "2022-02-02T03:00:00Z", rows["old_1"]),
+                                ("recent_note", "2024-03-03T03:00:00Z", rows["recent"]),
+                                ("loose_note", "2024-03-04T03:00:00Z", None)):
         rows[name] = add("treatment_notes", {
             "patient_id": patient["id"], "practitioner_id": practitioner["id"], "draft": False,
+            **({"booking_id": booking["id"]} if booking else {}),
             "title": f"Visit {name}", "created_at": when, "finalized_at": when,
             "content": {"sections": [{"name": "S", "questions": [
                 {"name": "Findings", "type": "text", "answer": f"Answer of {name}"}]}]}})
@@ -94,8 +99,8 @@ def test_history_before_the_cutoff_is_one_file_verified_delta_safe_and_reversibl
     [person] = live(pipedrive, "person")
     [activity] = live(pipedrive, "activity")  # only the appointment after the cutoff
     assert activity["due_date"] == "2024-02-05" and activity["person_id"] == person["id"]
-    [note] = live(pipedrive, "note")  # only the note written after the cutoff
-    assert "Answer of recent_note" in note["content"]
+    notes = sorted(n["content"] for n in live(pipedrive, "note"))  # only the notes written after the cutoff
+    assert len(notes) == 2 and "Answer of loose_note" in notes[0] and "Answer of recent_note" in notes[1]
     files, csv_rows = history_rows(pipedrive)
     assert files[0]["person_id"] == person["id"]
     assert [(r["record"], r["date"]) for r in csv_rows] == [
@@ -124,13 +129,61 @@ def test_history_before_the_cutoff_is_one_file_verified_delta_safe_and_reversibl
     again = run_pipeline(tmp_path, tap, target)
     assert again.tap_code == 0 and again.target_code == 0, again.output[-3000:]
     assert sorted(a["due_date"] for a in live(pipedrive, "activity")) == ["2024-02-05", "2024-04-04"]
-    assert len(live(pipedrive, "person")) == 1 and len(live(pipedrive, "note")) == 1
+    assert len(live(pipedrive, "person")) == 1 and len(live(pipedrive, "note")) == 2
     _, csv_rows = history_rows(pipedrive)  # still one file: replaced, not added
     assert "2020-06-01T01:00:00Z" not in {r["date"] for r in csv_rows} and len(csv_rows) == 4
     checked = admin(target, tmp_path, "verify", "--out-dir", str(tmp_path / "verify-2"))
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
     # rollback of everything: nothing of the migration is left in Pipedrive
+    undone = admin(target, tmp_path, "rollback", "--all", "--yes")
+    assert undone.returncode == 0, undone.stdout + undone.stderr
+    for kind in ("person", "activity", "note", "file"):
+        assert live(pipedrive, kind) == [], kind
+
+
+def test_treatment_notes_written_in_their_activities_verified_delta_safe_and_reversible(
+        tmp_path: Path, empty_clinic: Any, pipedrive_sandbox_factory: Any) -> None:
+    rows = long_history_clinic(empty_clinic)
+    pipedrive = pipedrive_sandbox_factory()
+    tap = tap_config(empty_clinic)
+    target = target_config(pipedrive, tmp_path, confirmed_map(tmp_path, {"treatment_notes_on_appointments": True}),
+                           cliniko_api_key=empty_clinic.api_key, cliniko_user_agent=empty_clinic.user_agent,
+                           cliniko_base_url=empty_clinic.base_url)
+    planned = run_pipeline(tmp_path, tap, {**target, "plan_out_dir": str(tmp_path / "plan")}, target_command=PLAN)
+    assert planned.target_code == 0, planned.output[-3000:]
+    document = json.loads((tmp_path / "plan" / "plan.json").read_text(encoding="utf-8"))
+    assert document["choices"]["notes_on_appointments"] == {  # old_note and recent_note have an appointment
+        "treatment_notes_on_appointments": True, "treatment_notes_in_activities": 2, "tokens_saved": 2 * (10 - 5)}
+    assert document["choices"]["history"]["history_cutoff"] is None
+    spent_before = pipedrive.admin("GET", "/_admin/usage")["tokens_today"]
+
+    run = run_pipeline(tmp_path, tap, target)
+    assert run.tap_code == 0 and run.target_code == 0, run.output[-3000:]
+    assert pipedrive.admin("GET", "/_admin/usage")["tokens_today"] - spent_before == document["estimate"]["tokens"]
+    activities = {a["due_date"]: a for a in live(pipedrive, "activity")}
+    assert len(activities) == 5  # every appointment and the group class, as without the choice
+    assert "Answer of old_note" in activities["2019-03-04"]["note"]
+    assert "Answer of recent_note" in activities["2024-02-05"]["note"]
+    assert "Booking note recent" in activities["2024-02-05"]["note"]  # the appointment's own note stays
+    [note] = live(pipedrive, "note")  # the note without an appointment stays a note
+    assert "Answer of loose_note" in note["content"]
+    records = audit(target, tmp_path)
+    assert "activity note" in records[f"cliniko:treatment_note:{rows['recent_note']['id']}"]["message"]
+    checked = admin(target, tmp_path, "verify", "--out-dir", str(tmp_path / "verify"))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+    # delta: the note is amended in Cliniko; its activity shows the new text, nothing is added
+    empty_clinic.admin("POST", "/_admin/mutate", {"resource": "treatment_notes", "id": rows["recent_note"]["id"],
+                                                  "set": {"title": "Visit amended"}})
+    again = run_pipeline(tmp_path, tap, target)
+    assert again.tap_code == 0 and again.target_code == 0, again.output[-3000:]
+    activities = {a["due_date"]: a for a in live(pipedrive, "activity")}
+    assert len(activities) == 5 and "Visit amended" in activities["2024-02-05"]["note"]
+    assert len(live(pipedrive, "note")) == 1
+    checked = admin(target, tmp_path, "verify", "--out-dir", str(tmp_path / "verify-2"))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
     undone = admin(target, tmp_path, "rollback", "--all", "--yes")
     assert undone.returncode == 0, undone.stdout + undone.stderr
     for kind in ("person", "activity", "note", "file"):

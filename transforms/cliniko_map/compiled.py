@@ -50,6 +50,7 @@ class CompiledMap:
     rollups: dict[str, Callable[..., Any]]  # rollup name -> its compute (env, **parts)
     artifacts: dict[str, Callable[..., Any]]
     watched: dict[str, tuple[str, ...]]  # table -> fields some output watches (needs with `where`)
+    remember_if: dict[str, Value]  # stream -> whether to remember a record (streams that say remember_if)
 
 
 def compile_rules(spec: MapSpec) -> CompiledMap:
@@ -87,7 +88,9 @@ def compile_rules(spec: MapSpec) -> CompiledMap:
         parts={(r.name, stream): part(p) for r in spec.rollups.values() for stream, p in r.parts.items()},
         rollups={name: call(r.compute) for name, r in spec.rollups.items()},
         artifacts={name: call(a.compute) for name, a in spec.artifacts.items()},
-        watched=_watched(spec))
+        watched=_watched(spec),
+        remember_if={name: value(stream.remember_if) for name, stream in spec.streams.items()
+                     if stream.remember_if is not None})
 
 
 def _watched(spec: MapSpec) -> dict[str, tuple[str, ...]]:

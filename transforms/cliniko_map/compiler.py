@@ -324,7 +324,7 @@ OUTPUT_KEYS = ("to", "key", "needs", "vars", "skip_if", "fields", "custom_fields
 
 def _stream(c: _Compiler, name: str, raw: Any, line: int, rollups_raw: LDict) -> StreamSpec:
     where = f"streams.{name}"
-    node = c.mapping(raw, where, line, allowed=("remember", "skip", "rollup", "outputs", "clinical"))
+    node = c.mapping(raw, where, line, allowed=("remember", "remember_if", "skip", "rollup", "outputs", "clinical"))
     skip = node.get("skip")
     if skip is not None:
         c.text(skip, f"{where}.skip", node.line_of("skip"))
@@ -340,7 +340,12 @@ def _stream(c: _Compiler, name: str, raw: Any, line: int, rollups_raw: LDict) ->
     clinical = node.get("clinical", False)
     if not isinstance(clinical, bool):
         raise c.fail(f"{where}.clinical must be true or false", node.line_of("clinical"))
-    return StreamSpec(name, name in c.remembered, c.remembered.get(name, ()), skip, rollup, outputs, clinical, line)
+    remember_if = node.get("remember_if")
+    if remember_if is not None and name not in c.remembered:
+        raise c.fail(f"{where}.remember_if: the stream remembers nothing", node.line_of("remember_if"))
+    return StreamSpec(name, name in c.remembered, c.remembered.get(name, ()), skip, rollup, outputs, clinical, line,
+                      None if remember_if is None else
+                      c.spec(remember_if, node.line_of("remember_if"), f"{where}.remember_if", c.global_vars))
 
 
 def _key(c: _Compiler, raw: Any, line: int, where: str, vars_: set[str]) -> tuple[str, Spec]:

@@ -278,6 +278,9 @@ class Map:
 
     def _remember(self, spec: StreamSpec, record: dict[str, Any], skip_reason: str | None, result: MapResult,
                   depth: int) -> None:
+        wanted = self._rules.remember_if.get(spec.name)
+        if wanted is not None and not wanted(self._env(record)):
+            return
         row = {name: record.get(name) for name in spec.remember}
         if skip_reason:
             row["_skip_reason"] = skip_reason

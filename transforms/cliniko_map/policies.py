@@ -114,6 +114,9 @@ POLICIES: dict[str, Policy] = {
                                                  "file per patient instead of one activity each; null: off"),
     "history_notes": Policy(False, _bool, "true: treatment notes written before history_cutoff go into that "
                                           "file too instead of one note each"),
+    "treatment_notes_on_appointments": Policy(False, _bool, "true: a treatment note of a migrated individual "
+                                                            "appointment is written in that activity's note "
+                                                            "instead of a note of its own"),
 }
 
 

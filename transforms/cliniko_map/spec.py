@@ -110,6 +110,7 @@ class StreamSpec:
     outputs: tuple[Output, ...]
     clinical: bool
     line: int
+    remember_if: Spec | None = None  # false for a record: it is not remembered (a choice's memory, off when off)
 
 
 @dataclass(frozen=True)

@@ -284,7 +284,8 @@ def build(crosswalk: Crosswalk, client: PipedriveClient, settings: Settings,
         "planned": {"by_stream": summary.get("streams") or {}, "persons_from_patients": details.get("persons", 0)},
     }
     audit = crosswalk.audit_rows(run["run_id"])
-    document["choices"] = {"history": choices.history(details, document["counts"], audit)}
+    document["choices"] = {"history": choices.history(details, document["counts"], audit),
+                           "notes_on_appointments": choices.notes_on_appointments(details, audit)}
     document["warnings"] = warnings(run, details, audit, document)
     return document
 
@@ -335,6 +336,7 @@ def blocks(d: dict[str, Any]) -> list[html.Block]:
                        f"{est['cliniko_requests_per_minute']} a minute)."),
         html.Paragraph(finish_text(est["schedule"])),
         html.Paragraph(choices.history_text(d["choices"]["history"])),
+        html.Paragraph(choices.notes_on_appointments_text(d["choices"]["notes_on_appointments"])),
         html.Paragraph(f"Verify checks against Cliniko that every record arrived: {est['verify_cliniko_requests']} "
                        "Cliniko requests (a count per list), and at most "
                        f"{est['verify_cliniko_requests_at_most']} if every count differed (then the ids are listed, "

@@ -65,8 +65,9 @@ def is_busy(status: str) -> bool:
 
 def appointment_note(status_line: str | None = None, local_time: str | None = None, practitioner: str | None = None,
                      business: str | None = None, notes: str | None = None, telehealth_url: str | None = None,
-                     archived_at: Any = None, group: str | None = None) -> str:
-    """The activity note: what a receptionist checks when reading it later (HTML)."""
+                     archived_at: Any = None, group: str | None = None, treatment_notes: str | None = None) -> str:
+    """The activity note: what a receptionist checks when reading it later (HTML); with the choice
+    treatment_notes_on_appointments, the appointment's treatment notes (already HTML) follow."""
     rows = [("Status", status_line.removeprefix("Status: ") if status_line else None), ("Clinic time", local_time),
             ("Practitioner", practitioner), ("Location", business), ("Group appointment", group),
             ("Telehealth", telehealth_url), ("Archived in Cliniko", archived_at and str(archived_at))]
@@ -74,4 +75,6 @@ def appointment_note(status_line: str | None = None, local_time: str | None = No
     out = f"<p>{'<br>'.join(lines)}</p>" if lines else ""
     if notes and notes.strip():  # line breaks kept: appointment notes are often lists
         out += f"<p><b>Appointment notes:</b><br>{text_html(notes.strip())}</p>"
+    if treatment_notes:
+        out += f"<p><b>Treatment notes:</b></p>{treatment_notes}"
     return out or "<p>Appointment</p>"

@@ -79,6 +79,18 @@ def treatment_note_html(content: dict[str, Any] | None, title: str | None = None
     return "".join(parts)
 
 
+def booked_notes_html(notes: list[dict[str, Any]], deleted_records: str = "skip", draft_notes: str = "migrate"
+                      ) -> str | None:
+    """The treatment notes of one appointment, oldest first, for its activity's note (policy
+    treatment_notes_on_appointments); the notes' own skip policies apply. None when there are none."""
+    kept = [n for n in notes if not (n.get("deleted_at") and deleted_records == "skip")
+            and not (n.get("draft") and draft_notes == "skip")]
+    kept.sort(key=lambda n: (str(utc_timestamp(n.get("created_at")) or ""), str(n.get("id"))))
+    return "".join(treatment_note_html(n.get("content"), n.get("title"), n.get("author_name"), n.get("created_at"),
+                                       n.get("draft"), n.get("finalized_at"), None, n.get("archived_at"))
+                   for n in kept) or None
+
+
 def labelled_note_html(title: str, *rows: Any, body: str | None = None, body_is_html: bool = False) -> str:
     """A short note: bold title, 'Label: value' lines (pairs in `rows`), optional body text."""
     pairs = [(rows[i], rows[i + 1]) for i in range(0, len(rows) - 1, 2)]

@@ -74,6 +74,11 @@ def parent_skipped(parent_reason: str | None, parent: str = "patient") -> str | 
     return f"{parent} not migrated ({parent_reason})" if parent_reason else None
 
 
+def migrated_row(row: dict[str, Any] | None) -> bool:
+    """A remembered record the map migrated (seen, and not skipped)."""
+    return row is not None and not row.get("_skip_reason")
+
+
 def lookup_name(row: dict[str, Any] | None, *fields: str) -> str | None:
     """First non-empty of `fields` in a looked-up row, or the first+last name."""
     if not row:

@@ -69,6 +69,11 @@ def omit_if(value: Any, flag: Any) -> Any:
     return None if flag else value
 
 
+def kept_if(value: Any, flag: Any) -> Any:
+    """`value` only when `flag` is set: a reference a choice turns on (None: nothing to watch or look up)."""
+    return value if flag else None
+
+
 def first_of(*values: Any) -> Any:
     """The first value that is not None or empty."""
     return next((v for v in values if v not in (None, "", [], {})), None)
