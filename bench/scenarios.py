@@ -54,8 +54,10 @@ class Scenario:
 
     @property
     def choices(self) -> dict[str, dict[str, object]]:
-        return {"history_cutoff": {"history_cutoff": self.history_cutoff},
-                "history_cutoff + history_notes": {"history_cutoff": self.history_cutoff, "history_notes": True}}
+        cutoff, notes = {"history_cutoff": self.history_cutoff}, {"treatment_notes_on_appointments": True}
+        return {"history_cutoff": cutoff, "history_cutoff + history_notes": {**cutoff, "history_notes": True},
+                "treatment_notes_on_appointments": notes,
+                "all three": {**cutoff, "history_notes": True, **notes}}
 
     @property
     def burst(self) -> int:
