@@ -1,7 +1,8 @@
 """A hold: freeze the API at an exact point of a client's progress, so a test can stop the client mid-run.
 
 `POST /_admin/hold {"operation": "POST /v1/files", "after": 3}` lets 3 more requests of that operation
-through; the next one, and every API request that arrives after it, waits until `DELETE /_admin/hold`.
+(or of that method, given bare: "DELETE") through; the next one, and every API request that arrives after
+it, waits until `DELETE /_admin/hold`.
 `GET /_admin/hold` says how many wait. A signal sent while requests wait is sure to find the client
 mid-run, however loaded the machine: racing the end of a run by polling is not.
 
@@ -44,7 +45,7 @@ class Hold:
     def gate(self, operation: str) -> Iterator[None]:
         """Around the handling of one API request: waits while the hold is on."""
         with self._cond:
-            if self.operation == operation and not self.holding:
+            if self.operation in (operation, operation.split(" ", 1)[0]) and not self.holding:
                 if self.left == 0:
                     self.holding = True
                 else:

@@ -3,8 +3,9 @@ again until it finishes; the account must equal its snapshot from before the mig
 
 Each kill takes Meltano and the admin command at once (their process group), as a power cut
 or an OOM kill of the container would. Kill points are defined by progress - the rollback's
-Nth DELETE request to Pipedrive, counted over all its runs - never by time, so each one lands
-inside a run on any machine. A rollback after a migration the target killed itself in (a named
+Nth DELETE request to Pipedrive, counted over all its runs - never by time; the Pipedrive sandbox holds
+the DELETE after it (pipeline_helpers.Point), so the kill lands there on any machine, however many
+requests the rollback has in flight. A rollback after a migration the target killed itself in (a named
 crash point between Pipedrive's answer and the crosswalk commit) is its own test. The migration
 itself, stopped by SIGINT, SIGTERM and SIGKILL at every phase, is test_interruptions.py.
 
@@ -57,7 +58,7 @@ def rollback_points(seed: int, kills: int) -> list[Point]:
     """`kills` seeded points spread over the rollback's DELETEs, in order."""
     rng = random.Random(seed)
     step = ROLLBACK_DELETES // (kills + 1)
-    return [Point(f"rollback delete {n + 1}", "DELETE", rng.randint(n * step + 10, (n + 1) * step))
+    return [Point(f"rollback delete {n + 1}", "DELETE", rng.randint(n * step + 10, (n + 1) * step), hold=True)
             for n in range(kills)]
 
 
