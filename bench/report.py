@@ -296,9 +296,11 @@ def choices_markdown(s: Scenario, results: dict[str, Any]) -> list[str]:
     choices, pr = results.get("choices") or {}, results.get("projection") or {}
     if not choices or "choices" not in pr:
         return []
-    lines = ["", f"| The map's history choices (cutoff {s.history_cutoff}), standard clinic measured, large scaled "
-                 f"per record; {s.seats} seats | tokens: estimate / actual | tokens per Cliniko record | standard: "
-                 "budget days " + "/".join(PLAN_TIERS) + " | large: budget days " + "/".join(PLAN_TIERS) + " |",
+    measured = results.get("choices_measured_utc") or results["scenario"]["started_utc"]
+    lines = ["", f"| The map's choices (history cutoff {s.history_cutoff}; measured {measured}), standard clinic "
+                 f"measured, large scaled per record; {s.seats} seats | tokens: estimate / actual | "
+                 "tokens per Cliniko record | standard: budget days " + "/".join(PLAN_TIERS)
+                 + " | large: budget days " + "/".join(PLAN_TIERS) + " |",
              "|---|---|---|---|---|"]
     migration = results["costs"]["migration"]
     rows = [("none (every appointment an activity)", migration, pr["pipedrive_tokens_per_source_record"],

@@ -158,13 +158,13 @@ def _table(name: str) -> Value:
 
 
 def _rows(table: str, where: str, by: Value) -> Value:
-    """A scan of the remembered rows: meant for reference tables (a few rows per clinic)."""
+    """The remembered rows pointing at a record: indexed when a `needs` watches that field (State.rows_where),
+    else a scan, meant for reference tables (a few rows per clinic)."""
     def rows(env: Env) -> Any:
         value = by(env)
         if value in (None, ""):
             return []
-        wanted = str(value)
-        return [{**row, "id": k} for k, row in env.state.table_rows(table).items() if str(row.get(where)) == wanted]
+        return [{**row, "id": k} for k, row in env.state.rows_where(table, where, str(value))]
     return rows
 
 

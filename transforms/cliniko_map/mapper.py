@@ -87,6 +87,7 @@ class Map:
         self.artifact_paths: dict[str, Path] = {}
         self._option_cache: dict[str, list[str]] = {}
         self._rules = compile_rules(spec)
+        self.state.indexed = dict(self._rules.watched)  # `rows:` of watched fields read an index, not a scan
 
     # -- loading ----------------------------------------------------------------------------
     @classmethod

@@ -9,6 +9,9 @@ the caller decides where it lives (this process, or rows of a database read when
 - `watching`: by "table.field=value", records to re-map when a row pointing at them arrives
   or changes (an appointment type priced from its billable-item rows);
 - `record:<stream>`: the raw records of those dependants (so they can be re-mapped);
+- `index`: by "table.field=value", the ids of the rows whose field is value, for the fields records
+  watch (a `rows:` reference to them reads these ids instead of scanning the table: an appointment
+  gathering its treatment notes among thousands);
 - `part:<rollup>:<group>`: one row per part of a rollup group (each invoice of a patient, by
   "invoices/<id>"), so figures are recomputed over all of them; `dirty:<rollup>`: groups
   changed since the last flush;
@@ -24,7 +27,7 @@ from typing import Any
 from cliniko_map.memory import DictMemory, Memory
 
 STATE_VERSION = 3
-WAITING, WATCHING, PERSON, META = "waiting", "watching", "person", "meta"
+WAITING, WATCHING, PERSON, META, INDEX = "waiting", "watching", "person", "meta", "index"
 GROUP_MARK = ""
 ARTIFACTS = "artifacts_dirty"
 
@@ -40,6 +43,7 @@ def part_space(rollup: str, group: str) -> str:
 class State:
     def __init__(self, memory: Memory | None = None) -> None:
         self.memory: Memory = memory if memory is not None else DictMemory()
+        self.indexed: dict[str, tuple[str, ...]] = {}  # table -> fields kept in `index` (the map's watched fields)
 
     # -- tables ---------------------------------------------------------------------------------
     def row(self, table: str, row_id: Any) -> dict[str, Any] | None:
@@ -49,14 +53,54 @@ class State:
 
     def put_row(self, table: str, row_id: str, row: dict[str, Any]) -> bool:
         """Store a row; True when it is new or changed."""
-        if self.memory.get(table_space(table), row_id) == row:
+        before = self.memory.get(table_space(table), row_id)
+        if before == row:
             return False
         self.memory.put(table_space(table), row_id, row)
+        for field_name in self.indexed.get(table, ()):
+            old, new = (before or {}).get(field_name), row.get(field_name)
+            if old != new and self._index_ready(table, field_name):
+                self._index_move(table, field_name, row_id, old, new)
         return True
 
     def table_rows(self, table: str) -> dict[str, dict[str, Any]]:
         """Every row of a table by id, in id order: for the reference tables the map scans (a few rows each)."""
         return dict(self.memory.items(table_space(table)))
+
+    def rows_where(self, table: str, field_name: str, value: str) -> list[tuple[str, dict[str, Any]]]:
+        """(id, row) of the rows whose field is `value`, in id order: from the index for a watched field, else by
+        scanning the table (a reference table of a few rows)."""
+        if field_name not in self.indexed.get(table, ()):
+            return [(k, row) for k, row in self.memory.items(table_space(table)) if str(row.get(field_name)) == value]
+        if not self._index_ready(table, field_name):
+            self._build_index(table, field_name)
+        out = []
+        for row_id in sorted(self.memory.get(INDEX, f"{table}.{field_name}={value}") or ()):
+            row = self.row(table, row_id)
+            if row is not None and str(row.get(field_name)) == value:
+                out.append((row_id, row))
+        return out
+
+    def _index_ready(self, table: str, field_name: str) -> bool:
+        return bool(self.memory.get(INDEX, f"{table}.{field_name}"))
+
+    def _build_index(self, table: str, field_name: str) -> None:
+        """Once per field: a memory from before the index (an earlier version's crosswalk) gets it from a scan."""
+        for row_id, row in self.memory.items(table_space(table)):
+            self._index_move(table, field_name, row_id, None, row.get(field_name))
+        self.memory.put(INDEX, f"{table}.{field_name}", True)
+
+    def _index_move(self, table: str, field_name: str, row_id: str, old: Any, new: Any) -> None:
+        for value, add in ((old, False), (new, True)):
+            if value in (None, ""):
+                continue
+            key = f"{table}.{field_name}={value}"
+            ids = list(self.memory.get(INDEX, key) or ())
+            if add and row_id not in ids:
+                self.memory.put(INDEX, key, [*ids, row_id])
+            elif not add and row_id in ids:
+                ids.remove(row_id)
+                self.memory.put(INDEX, key, ids or None)
 
     # -- dependants -----------------------------------------------------------------------------
     def wait_for(self, table: str, row_id: str, stream: str, record: dict[str, Any]) -> None:

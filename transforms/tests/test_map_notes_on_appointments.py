@@ -113,3 +113,28 @@ def test_booked_notes_html_orders_and_applies_the_notes_policies() -> None:
     assert "Unfinished" not in (booked_notes_html(notes, draft_notes="skip") or "")
     assert "Gone" in (booked_notes_html(notes, deleted_records="migrate") or "")
     assert booked_notes_html([]) is None
+
+
+def test_the_rows_of_a_watched_field_come_from_an_index_that_follows_changes() -> None:
+    """An appointment reads its notes through an index (a scan per appointment is quadratic in the notes)."""
+    from cliniko_map.state import INDEX, State
+
+    state = State()
+    state.indexed = {"treatment_notes": ("booking_id",)}
+    state.put_row("treatment_notes", "1", {"booking_id": "10"})
+    assert state.rows_where("treatment_notes", "booking_id", "10") == [("1", {"booking_id": "10"})]  # built once
+    state.put_row("treatment_notes", "2", {"booking_id": "10"})
+    state.put_row("treatment_notes", "3", {"booking_id": "11"})
+    state.put_row("treatment_notes", "1", {"booking_id": "11"})  # moved to another appointment
+    assert [i for i, _ in state.rows_where("treatment_notes", "booking_id", "10")] == ["2"]
+    assert [i for i, _ in state.rows_where("treatment_notes", "booking_id", "11")] == ["1", "3"]
+    assert state.memory.get(INDEX, "treatment_notes.booking_id=11") == ["3", "1"]  # not a scan
+
+    # a memory from before the index (an earlier version's crosswalk): the first read builds it from the rows
+    older = State()
+    older.put_row("treatment_notes", "7", {"booking_id": "10"})
+    older.indexed = {"treatment_notes": ("booking_id",)}
+    assert [i for i, _ in older.rows_where("treatment_notes", "booking_id", "10")] == ["7"]
+    assert older.memory.get(INDEX, "treatment_notes.booking_id=10") == ["7"]
+    # a field nothing watches is scanned, as before
+    assert [i for i, _ in older.rows_where("treatment_notes", "title", "None")] == ["7"]
