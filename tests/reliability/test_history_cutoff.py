@@ -113,7 +113,10 @@ def test_history_before_the_cutoff_is_one_file_verified_delta_safe_and_reversibl
     records = audit(target, tmp_path)
     for name in ("old_1", "old_2", "old_3"):
         record = records[f"cliniko:individual_appointment:{rows[name]['id']}"]
-        assert record["status"] == "rolled_up", record
+        assert record["status"] == "rolled_up" and "history cutoff" in record["message"], record
+    # each old appointment counted once in the run's summary: rolled up, not also skipped
+    assert "individual_appointments: rolled_up 3" in run.target_stderr and "individual_appointments: skipped" \
+        not in run.target_stderr, run.target_stderr[-2000:]
     assert records[f"cliniko:attendee:{rows['attendee']['id']}"]["status"] == "rolled_up"
     assert records[f"cliniko:treatment_note:{rows['old_note']['id']}"]["status"] == "rolled_up"
     assert records[f"cliniko:individual_appointment:{rows['recent']['id']}"]["status"] == "migrated"

@@ -213,11 +213,17 @@ class MapStage:
 
     def _account(self, stream: str, result: Any, current: str | None = None) -> None:
         self._send(list(result), current)
+        rolled = {key for key, _ in result.rolled_up}
+        why: dict[str, str] = {}
         for key, reason in result.skipped:
+            if key in rolled:  # no output of its own, but a rollup row (an appointment before the history cutoff)
+                why[key] = reason
+                continue
             self.writer.audit(stream, key, "skipped", "map_skipped", reason)
             self.writer.progress.count(stream, "skipped")
             self.sources.book(key, "skipped", current)
         for key, into in result.rolled_up:
-            self.writer.audit(stream, key, "rolled_up", "rolled_up", f"rolled up into {into}")
+            reason = f" ({why[key]})" if key in why else ""
+            self.writer.audit(stream, key, "rolled_up", "rolled_up", f"rolled up into {into}{reason}")
             self.writer.progress.count(stream, "rolled_up")
             self.sources.book(key, "rolled_up", current)
