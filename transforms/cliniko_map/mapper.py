@@ -81,13 +81,23 @@ class Map:
                  now: datetime | None = None, planning: bool = False) -> None:
         self.spec = spec
         self.planning = planning  # {context: planning}: a dry run, whose attachments are not downloaded
+        self._rules = compile_rules(spec)
         self.state = state or State()
         self.output_dir = Path(output_dir or "output/map").resolve()
         self.now = (now or datetime.now(UTC)).astimezone(UTC)
         self.artifact_paths: dict[str, Path] = {}
         self._option_cache: dict[str, list[str]] = {}
-        self._rules = compile_rules(spec)
-        self.state.indexed = dict(self._rules.watched)  # `rows:` of watched fields read an index, not a scan
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+    @state.setter
+    def state(self, state: State) -> None:
+        """Any state given to the map (the target puts one on its crosswalk) keeps the index of the fields its
+        records watch, so `rows:` of them read ids instead of scanning the table."""
+        state.indexed = dict(self._rules.watched)
+        self._state = state
 
     # -- loading ----------------------------------------------------------------------------
     @classmethod

@@ -138,3 +138,12 @@ def test_the_rows_of_a_watched_field_come_from_an_index_that_follows_changes() -
     assert older.memory.get(INDEX, "treatment_notes.booking_id=10") == ["7"]
     # a field nothing watches is scanned, as before
     assert [i for i, _ in older.rows_where("treatment_notes", "title", "None")] == ["7"]
+
+
+def test_a_state_put_on_the_map_later_keeps_the_index() -> None:
+    """The target gives the map a state on its crosswalk after loading it: the index must come along."""
+    from cliniko_map.state import State
+
+    m = Map.load(policies=ON)
+    m.state = State()
+    assert m.state.indexed["treatment_notes"] == ("booking_id",)
