@@ -71,6 +71,16 @@ def admin(target: dict[str, Any], folder: Path, *args: str) -> subprocess.Comple
                           capture_output=True, text=True, env=clean_env(), cwd=folder, timeout=600, check=False)
 
 
+def verified_then_rolled_back(target: dict[str, Any], folder: Path, pipedrive: Any) -> None:
+    """After the delta: verify passes, and a rollback of everything leaves nothing of the migration."""
+    checked = admin(target, folder, "verify", "--out-dir", str(folder / "verify-2"))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    undone = admin(target, folder, "rollback", "--all", "--yes")
+    assert undone.returncode == 0, undone.stdout + undone.stderr
+    for kind in ("person", "activity", "note", "file"):
+        assert live(pipedrive, kind) == [], kind
+
+
 def test_history_before_the_cutoff_is_one_file_verified_delta_safe_and_reversible(
         tmp_path: Path, empty_clinic: Any, pipedrive_sandbox_factory: Any) -> None:
     rows = long_history_clinic(empty_clinic)
@@ -135,14 +145,7 @@ def test_history_before_the_cutoff_is_one_file_verified_delta_safe_and_reversibl
     assert len(live(pipedrive, "person")) == 1 and len(live(pipedrive, "note")) == 2
     _, csv_rows = history_rows(pipedrive)  # still one file: replaced, not added
     assert "2020-06-01T01:00:00Z" not in {r["date"] for r in csv_rows} and len(csv_rows) == 4
-    checked = admin(target, tmp_path, "verify", "--out-dir", str(tmp_path / "verify-2"))
-    assert checked.returncode == 0, checked.stdout + checked.stderr
-
-    # rollback of everything: nothing of the migration is left in Pipedrive
-    undone = admin(target, tmp_path, "rollback", "--all", "--yes")
-    assert undone.returncode == 0, undone.stdout + undone.stderr
-    for kind in ("person", "activity", "note", "file"):
-        assert live(pipedrive, kind) == [], kind
+    verified_then_rolled_back(target, tmp_path, pipedrive)
 
 
 def test_treatment_notes_written_in_their_activities_verified_delta_safe_and_reversible(
@@ -184,10 +187,4 @@ def test_treatment_notes_written_in_their_activities_verified_delta_safe_and_rev
     activities = {a["due_date"]: a for a in live(pipedrive, "activity")}
     assert len(activities) == 5 and "Visit amended" in activities["2024-02-05"]["note"]
     assert len(live(pipedrive, "note")) == 1
-    checked = admin(target, tmp_path, "verify", "--out-dir", str(tmp_path / "verify-2"))
-    assert checked.returncode == 0, checked.stdout + checked.stderr
-
-    undone = admin(target, tmp_path, "rollback", "--all", "--yes")
-    assert undone.returncode == 0, undone.stdout + undone.stderr
-    for kind in ("person", "activity", "note", "file"):
-        assert live(pipedrive, kind) == [], kind
+    verified_then_rolled_back(target, tmp_path, pipedrive)

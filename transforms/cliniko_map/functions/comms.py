@@ -27,9 +27,15 @@ def communications_csv(communications: list[dict[str, Any]], bom: bool = True) -
     correctly. Same input -> same bytes, so an unchanged history is never re-uploaded.
     """
     rows = sorted(communications, key=lambda c: (str(utc_timestamp(c.get("date")) or ""), str(c.get("id", ""))))
+    return dated_csv(rows, COLUMNS, bom)
+
+
+def dated_csv(rows: list[dict[str, Any]], columns: tuple[str, ...], bom: bool) -> bytes:
+    """Header + one line per row, in the order given: the first column (`date`) as a UTC instant, the others
+    as inert cells; UTF-8, with a BOM when asked."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(COLUMNS)
+    writer.writerow(columns)
     for row in rows:
-        writer.writerow([utc_timestamp(row.get("date")) or "", *(csv_cell(row.get(c)) for c in COLUMNS[1:])])
+        writer.writerow([utc_timestamp(row.get("date")) or "", *(csv_cell(row.get(c)) for c in columns[1:])])
     return (("\ufeff" if bom else "") + buffer.getvalue()).encode("utf-8")

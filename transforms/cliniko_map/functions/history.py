@@ -7,13 +7,11 @@ native activities and the rest as this archive, days sooner on a small plan.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from html import unescape
 from typing import Any
 
-from cliniko_map.functions.comms import csv_cell
+from cliniko_map.functions.comms import dated_csv
 from cliniko_map.functions.dates import utc_timestamp
 
 COLUMNS = ("date", "record", "type", "practitioner", "location", "status", "details")
@@ -36,9 +34,4 @@ def history_csv(bom: bool = True, **parts: list[dict[str, Any]]) -> bytes:
     Same rows in -> same bytes out, so an unchanged history is never uploaded again."""
     rows = [row for part in parts.values() for row in part]
     rows.sort(key=lambda r: (str(utc_timestamp(r.get("date")) or ""), str(r.get("record") or ""), str(r.get("id"))))
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(COLUMNS)
-    for row in rows:
-        writer.writerow([utc_timestamp(row.get("date")) or "", *(csv_cell(row.get(c)) for c in COLUMNS[1:])])
-    return (("\ufeff" if bom else "") + buffer.getvalue()).encode("utf-8")
+    return dated_csv(rows, COLUMNS, bom)
