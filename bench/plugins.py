@@ -20,9 +20,7 @@ ADMIN = [str(BIN / "target-pipedrive-admin")]
 
 
 def write_json(path: Path, value: Any) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(value, indent=1))
-    return path
+    return write_text(path, json.dumps(value, indent=1))
 
 
 def tap_config(cliniko_url: str, attachments_dir: Path, max_rpm: int) -> dict[str, Any]:

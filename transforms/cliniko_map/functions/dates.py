@@ -153,7 +153,6 @@ def is_past(instant: Any, now: Any) -> bool:
     return bool(moment and reference and moment <= reference)
 
 
-
 def before_cutoff(instant: Any, cutoff: Any, *also: Any) -> bool:
     """True when a cutoff date is set and `instant` falls before its midnight UTC (and every `also` is
     truthy): the record goes into the patient's history file. No cutoff, or no readable instant: False,
