@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING
 from sandbox.cliniko import filters, paging, render, resources
 from sandbox.cliniko.corrupt import json_response
 from sandbox.cliniko.errors import ApiError, not_found
-from sandbox.cliniko.storage import content_disposition
-from sandbox.common.http import Request, Response
+from sandbox.common.http import Request, Response, content_disposition
 from sandbox.generator import files
 
 if TYPE_CHECKING:

@@ -39,11 +39,6 @@ def other_host(host_url: str, override: str | None = None) -> str:
     return f"{parts.scheme}://{name}{port}"
 
 
-def content_disposition(filename: str) -> str:
-    ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in filename)
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
-
-
 @dataclass
 class Storage:
     """Signs bucket URLs and keeps the counters `GET /_admin/storage` reports."""

@@ -18,10 +18,17 @@ from dataclasses import dataclass, field
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from sandbox.common.faults import Faults
 from sandbox.common.hold import Hold
+
+
+def content_disposition(filename: str) -> str:
+    """An attachment header any name fits in: HTTP headers are Latin-1, so an ASCII fallback and the UTF-8
+    name in `filename*` (RFC 6266), as real file servers send for a name with an en dash or an accent."""
+    ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in filename)
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 @dataclass

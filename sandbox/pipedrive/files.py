@@ -15,7 +15,7 @@ import mimetypes
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from sandbox.common.http import Request, Response
+from sandbox.common.http import Request, Response, content_disposition
 from sandbox.pipedrive import multipart
 from sandbox.pipedrive.pagination import v1_page
 from sandbox.pipedrive.responses import fail_v1, ok
@@ -124,10 +124,9 @@ def download(app: PipedriveApp, request: Request) -> Response:
     if blob is None:
         raise fail_v1("File not found", 404)
     data, _ = blob
-    safe_name = item["name"].replace('"', "")
     # the spec documents application/octet-stream for every download, whatever the file type
     return Response(200, data, {"Content-Type": "application/octet-stream",
-                                "Content-Disposition": f'attachment; filename="{safe_name}"'})
+                                "Content-Disposition": content_disposition(item["name"])})
 
 
 def list_files(app: PipedriveApp, request: Request, person_id: str | None) -> Response:

@@ -91,7 +91,7 @@ def test_file_upload_and_byte_exact_download(pipedrive_sandbox, person):
     assert down.status_code == 200 and down.content == payload
     assert hashlib.sha256(down.content).hexdigest() == hashlib.sha256(payload).hexdigest()
     assert down.headers["Content-Type"] == "application/octet-stream"
-    assert down.headers["Content-Disposition"] == 'attachment; filename="scan 01.PDF"'
+    assert down.headers["Content-Disposition"] == "attachment; filename=\"scan 01.PDF\"; filename*=UTF-8''scan%2001.PDF"
     assert sb.request("GET", f"/v1/files/{meta['id']}").json()["data"] == meta
     assert [f["id"] for f in sb.request("GET", f"/api/v1/persons/{person['id']}/files").json()["data"]] == [meta["id"]]
     renamed = sb.request("PUT", f"/api/v1/files/{meta['id']}", json={"name": "Referral.pdf", "description": "GP"})
@@ -101,6 +101,19 @@ def test_file_upload_and_byte_exact_download(pipedrive_sandbox, person):
     assert sb.request("GET", "/api/v1/files").json()["data"] is None
     snap = sb.admin("GET", "snapshot")
     assert snap["blobs"][f"file:{meta['id']}"]["sha256"] == hashlib.sha256(payload).hexdigest()
+
+
+def test_a_file_named_beyond_latin_1_downloads_with_its_name(pipedrive_sandbox, person):
+    """Headers are Latin-1: the name goes in `filename*` (UTF-8), an ASCII stand-in in `filename`."""
+    sb = pipedrive_sandbox
+    name = "Referral \u2013 Dr M\u00fcller.pdf"
+    meta = sb.request("POST", "/api/v1/files", files={"file": (name, b"%PDF-1.4", "application/pdf")},
+                      data={"person_id": str(person["id"])}).json()["data"]
+    assert meta["name"] == name
+    down = sb.request("GET", f"/api/v1/files/{meta['id']}/download")
+    assert down.status_code == 200 and down.content == b"%PDF-1.4"
+    assert down.headers["Content-Disposition"] == (
+        "attachment; filename=\"Referral _ Dr M_ller.pdf\"; filename*=UTF-8''Referral%20%E2%80%93%20Dr%20M%C3%BCller.pdf")
 
 
 def test_file_upload_errors(pipedrive_sandbox, person):
