@@ -38,6 +38,7 @@ def confirmed_map(folder: Path, policies: dict[str, Any] | None = None) -> Path:
     """The packaged map, confirmed (what `meltano invoke target-pipedrive:confirm-map` writes); with
     `policies`, those lines of its `policies:` block changed first, as a clinic edits its copy."""
     from cliniko_map.mapper import default_map_path
+    from cliniko_map.policies import set_in_text
     from target_pipedrive.workflow.confirm import confirm
 
     out = folder / "cliniko-map.confirmed.yaml"
@@ -45,11 +46,8 @@ def confirmed_map(folder: Path, policies: dict[str, Any] | None = None) -> Path:
         return out
     source = None
     if policies:
-        lines = default_map_path().read_text(encoding="utf-8").splitlines(keepends=True)
-        for name, value in policies.items():
-            at = next(i for i, line in enumerate(lines) if line.startswith(f"  {name}:"))
-            lines[at] = f"  {name}: {json.dumps(value)}\n"
-        source = str(write_text(folder / "cliniko-map.yaml", "".join(lines)))
+        text = set_in_text(default_map_path().read_text(encoding="utf-8"), policies)
+        source = str(write_text(folder / "cliniko-map.yaml", text))
     confirm(source, str(out), str(folder / "map"))
     return out
 

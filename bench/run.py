@@ -13,13 +13,14 @@
    allowed), then tap and baseline tap side by side for one (own API key each: own 200/min).
 6. Pipedrive at a plan's limits (latency on): target and baseline target side by side (own
    account each), fed with the standard clinic's Singer stream from step 2.
-7. tiers.py: the whole mix of a sample of the standard clinic at each plan's limits (429s,
-   achieved / allowed over the whole run).
+7. tiers.py: the whole mix of a sample of the standard clinic at each plan's limits, the sample sized
+   so each tier runs about as long (429s, achieved / allowed over the whole run).
 8. Projection of the standard and large clinics on each plan: budget days and wall time, with and
    without the history choices.
 
 `python -m bench choices` measures step 4's choices again on the files a full run left in output/bench
-(after a change to the map), and rewrites the results with them; everything else is kept as measured.
+(after a change to the map), `python -m bench tiers` step 7 (after a change to the pacing), and rewrites
+the results with them; everything else is kept as measured.
 """
 
 from __future__ import annotations
@@ -276,7 +277,7 @@ def main() -> int:
     results["choices"] = costs.choice_costs(s, work, clinic_db(s, "standard"), work / "standard-tap.singer")
     results["cliniko_limited"] = cliniko_limited(s, work)
     results["pipedrive_limited"] = pipedrive_limited(s, work, work / "standard-tap.singer")
-    log(f"the whole mix of {s.tier_sample_patients} patients at each plan's limits: {', '.join(s.tiers)}")
+    log("the whole mix at each plan's limits: " + ", ".join(f"{t} ({s.tier_patients(t)} patients)" for t in s.tiers))
     results["tiers"] = tiers.whole_mix(s, work, clinic_db(s, "standard"))
     results["projection"] = report.projection(s, results)
     results["targets"] = report.targets(results)
@@ -294,23 +295,29 @@ def write(s: Scenario, results: dict[str, Any]) -> None:
     print(table)
 
 
-def choices_only() -> int:
-    """The map's choices again, on the standard clinic's Singer files the last full run left."""
+def again(part: str) -> int:
+    """One part of the bench measured again (`choices`: the map's choices, on the standard clinic's Singer
+    files the last full run left; `tiers`: the whole mix at each plan's limits); the rest of the last full
+    run's results is kept, and the projection and targets are worked out again from both."""
     s = Scenario()
     work = s.work / "run"
-    needed = [work / "standard-tap.singer", work / "costs" / "tap.singer"]
-    if not all(path.exists() for path in needed):
-        print("bench choices needs the files of a full `make bench` in output/bench/run: run that first.",
+    needed = [work / "standard-tap.singer", work / "costs" / "tap.singer"] if part == "choices" else []
+    if not (s.results / "results.json").exists() or not all(path.exists() for path in needed):
+        print(f"bench {part} needs the files of a full `make bench` in output/bench/run: run that first.",
               file=sys.stderr)
         return 2
     results = json.loads((s.results / "results.json").read_text())
     started = time.monotonic()
-    log(f"standard clinic, limits off: the migration with the map's choices ({', '.join(s.choices)})")
-    results["choices"] = costs.choice_costs(s, work, clinic_db(s, "standard"), work / "standard-tap.singer")
-    results["choices_measured_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    if part == "choices":
+        log(f"standard clinic, limits off: the migration with the map's choices ({', '.join(s.choices)})")
+        results["choices"] = costs.choice_costs(s, work, clinic_db(s, "standard"), work / "standard-tap.singer")
+    else:
+        log("the whole mix at each plan's limits: " + ", ".join(f"{t} ({s.tier_patients(t)} patients)"
+                                                                 for t in s.tiers))
+        results["tiers"] = tiers.whole_mix(s, work, clinic_db(s, "standard"))
+    results[f"{part}_measured_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     results["projection"] = report.projection(s, results)
     results["targets"] = report.targets(results)
     write(s, results)
     log(f"done in {time.monotonic() - started:.0f} s: bench/results.json, bench/results.md")
     return 0
-

@@ -40,7 +40,10 @@ class Scenario:
     # the target over whole runs (memory and checkpoints as the clinic grows); the large one takes ~30 minutes
     whole_sizes: tuple[str, ...] = tuple(x for x in os.environ.get("BENCH_WHOLE_SIZES", "small,standard,large")
                                          .split(",") if x)
-    # the whole mix at each plan's limits: this many of the standard clinic's patients, with all their records
+    # the whole mix at each plan's limits: this many of the standard clinic's patients (with all their records)
+    # at the slowest plan, and more at the faster ones in proportion to their burst limit, so that every tier
+    # runs about as long (3 minutes) and a run's fixed costs (its start, the drains between streams) weigh the
+    # same on each; a whole clinic's run is far longer, where they weigh less still
     tier_sample_patients: int = int(os.environ.get("BENCH_TIER_SAMPLE_PATIENTS", "80"))
     tiers: tuple[str, ...] = tuple(x for x in os.environ.get("BENCH_TIERS", "lite,growth,premium,ultimate")
                                    .split(",") if x)
@@ -58,6 +61,10 @@ class Scenario:
         return {"history_cutoff": cutoff, "history_cutoff + history_notes": {**cutoff, "history_notes": True},
                 "treatment_notes_on_appointments": notes,
                 "all three": {**cutoff, "history_notes": True, **notes}}
+
+    def tier_patients(self, tier: str) -> int:
+        """The sample of patients the whole-mix run at `tier` migrates."""
+        return round(self.tier_sample_patients * PLAN_BURST[tier] / min(PLAN_BURST.values()))
 
     @property
     def burst(self) -> int:

@@ -1,10 +1,11 @@
 """The whole mix at each Pipedrive plan's limits: 429s and achieved / allowed over a whole run.
 
-A sample of the standard clinic's patients (the tap's `sample_patients`) carries every kind of
-write in the clinic's proportions: persons, activities, notes, attachments and communication
-files, products, and each patient's rollup PATCH at the end. The target migrates it whole into
-a fresh account of each tier, with latency on; the ratio covers every request after the schema's
-first ones, up to the last request (not the run's closing checkpoint, which sends none).
+A sample of the standard clinic's patients (the tap's `sample_patients`; larger at the faster
+tiers, so that each runs about as long) carries every kind of write in the clinic's proportions:
+persons, activities, notes, attachments and communication files, products, and each patient's
+rollup PATCH at the end. The target migrates it whole into a fresh account of each tier, with
+latency on; the ratio covers every request after the schema's first ones, up to the last request
+(not the run's closing checkpoint, which sends none).
 """
 
 from __future__ import annotations
@@ -24,26 +25,30 @@ def whole_mix(s: Scenario, work: Path, clinic: Path) -> dict[str, Any]:
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     map_path = plugins.confirmed_map(work)
-    out: dict[str, Any] = {"sample_patients": s.tier_sample_patients, "latency_ms": s.latency_ms}
+    out: dict[str, Any] = {"latency_ms": s.latency_ms}
+    samples: dict[int, tuple[Path, int]] = {}  # patients -> the tap's Singer file of them, its records
     with sandboxes.cliniko("standard", clinic) as cliniko:
-        tap = {**plugins.tap_config(cliniko.url, folder / "files", 0), "sample_patients": s.tier_sample_patients}
-        sample, _ = run_tap(plugins.TAP, tap, cliniko, folder, "sample")
-        out["source_records"] = sample.records
         for tier in s.tiers:
+            patients = s.tier_patients(tier)
+            if patients not in samples:
+                tap = {**plugins.tap_config(cliniko.url, folder / "files", 0), "sample_patients": patients}
+                sample, _ = run_tap(plugins.TAP, tap, cliniko, folder, f"sample-{patients}")
+                samples[patients] = folder / f"sample-{patients}.singer", sample.records
+            singer, records = samples[patients]
             with sandboxes.pipedrive(None, "--plan", tier, "--seats", str(s.seats)) as pipedrive:
                 sandboxes.staff_as_users(cliniko, pipedrive)
                 pipedrive.latency(s.latency_ms)
                 account = folder / tier
                 account.mkdir()
                 config = plugins.target_config(pipedrive.url, account, map_path, tier, s.seats)
-                run, window = run_target(config, pipedrive, folder / "sample.singer", account, tier,
+                run, window = run_target(config, pipedrive, singer, account, tier,
                                          timeout_s=3600, skip=s.pipedrive_warmup_requests)
                 usage = pipedrive.admin("/_admin/usage")
             assert window is not None
             sent, seconds = until_last_request(window)
             searches = sum(v["count"] for op, v in usage["by_operation"].items() if "search" in op)
-            out[tier] = {"burst_limit": PLAN_BURST[tier], "requests": usage["requests"],
-                         "window_requests": sent, "window_s": round(seconds, 1),
+            out[tier] = {"sample_patients": patients, "source_records": records, "burst_limit": PLAN_BURST[tier],
+                         "requests": usage["requests"], "window_requests": sent, "window_s": round(seconds, 1),
                          "rate_per_s": round(sent / seconds, 2) if seconds else None,
                          "allowed_ratio": _round(pipedrive_ratio(sent, searches, seconds, PLAN_BURST[tier],
                                                                  SEARCH_BURST)),

@@ -46,14 +46,10 @@ def tap_config(cliniko: Any, **overrides: Any) -> dict[str, Any]:
 def confirmed_map(tmp_path: Path, policies: dict[str, Any] | None = None) -> Path:
     """The packaged map, with `policies` changed, confirmed as an operator would (confirm-map)."""
     from cliniko_map.mapper import default_map_path
+    from cliniko_map.policies import set_in_text
     from target_pipedrive.workflow.confirm import confirm
 
-    text = default_map_path().read_text(encoding="utf-8")
-    for name, value in (policies or {}).items():
-        lines = text.splitlines(keepends=True)
-        index = next(i for i, line in enumerate(lines) if line.startswith(f"  {name}:"))
-        lines[index] = f"  {name}: {json.dumps(value)}\n"
-        text = "".join(lines)
+    text = set_in_text(default_map_path().read_text(encoding="utf-8"), policies or {})
     source = tmp_path / "map-edited.yaml"
     source.write_text(text, encoding="utf-8")
     out = tmp_path / "map-confirmed.yaml"

@@ -16,7 +16,6 @@ counts, so every kill lands inside the phase it names on any machine.
 from __future__ import annotations
 
 import hashlib
-import json
 import signal
 import subprocess
 from pathlib import Path
@@ -49,13 +48,10 @@ HISTORY_FILE = "Cliniko history.csv"
 def confirm_with_choices(env: dict[str, str], folder: Path) -> None:
     """The operator's path: a copy of the packaged map with the choices set, confirmed with `--from`."""
     from cliniko_map.mapper import default_map_path
+    from cliniko_map.policies import set_in_text
 
-    lines = default_map_path().read_text(encoding="utf-8").splitlines(keepends=True)
-    for name, value in CHOICES.items():
-        at = next(i for i, line in enumerate(lines) if line.startswith(f"  {name}:"))
-        lines[at] = f"  {name}: {json.dumps(value)}\n"
     edited = folder / "cliniko-map.yaml"
-    edited.write_text("".join(lines), encoding="utf-8")
+    edited.write_text(set_in_text(default_map_path().read_text(encoding="utf-8"), CHOICES), encoding="utf-8")
     done = subprocess.run([str(MELTANO), "--environment", "sandbox", "invoke", "target-pipedrive:confirm-map",
                            "--from", str(edited)], cwd=project(env), env=env, capture_output=True, text=True,
                           timeout=300, check=False)

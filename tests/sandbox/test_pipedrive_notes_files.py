@@ -113,7 +113,8 @@ def test_a_file_named_beyond_latin_1_downloads_with_its_name(pipedrive_sandbox, 
     down = sb.request("GET", f"/api/v1/files/{meta['id']}/download")
     assert down.status_code == 200 and down.content == b"%PDF-1.4"
     assert down.headers["Content-Disposition"] == (
-        "attachment; filename=\"Referral _ Dr M_ller.pdf\"; filename*=UTF-8''Referral%20%E2%80%93%20Dr%20M%C3%BCller.pdf")
+        "attachment; filename=\"Referral _ Dr M_ller.pdf\"; "
+        "filename*=UTF-8''Referral%20%E2%80%93%20Dr%20M%C3%BCller.pdf")
 
 
 def test_file_upload_errors(pipedrive_sandbox, person):

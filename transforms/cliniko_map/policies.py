@@ -6,6 +6,8 @@ a value outside the allowed set: that is a load error with the line.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -135,3 +137,25 @@ def resolve(given: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]
         else:
             values[name] = value.isoformat() if isinstance(value, date) else value  # plain text in JSON reports
     return values, problems
+
+
+def set_in_text(text: str, values: dict[str, Any]) -> str:
+    """A map file's text with these policies' lines set, every comment and the layout kept: what a clinic
+    does to its copy in an editor (to turn a choice on) before the plan. Each must be a line of the file's
+    `policies:` block (`  name: value`); the values are written as JSON, which YAML reads back unchanged."""
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == "policies:"), None)
+    if start is None:
+        raise ValueError("the map has no top-level `policies:` block")
+    end = next((i for i in range(start + 1, len(lines)) if lines[i][:1] not in ("", " ", "\n", "#")), len(lines))
+    for name, value in values.items():
+        if name not in POLICIES:
+            raise ValueError(f"unknown policy '{name}' (known: {', '.join(POLICIES)})")
+        at = next((i for i in range(start + 1, end) if lines[i].startswith(f"  {name}:")), None)
+        if at is None:
+            raise ValueError(f"the map's policies block has no line for {name}")
+        line, comment = f"  {name}: {json.dumps(value)}", re.search(r"\s+(#.*)$", lines[at].rstrip("\n"))
+        if comment:  # kept in its column, as far as the new value leaves room
+            line = line.ljust(comment.start(1) - 1) + " " + comment.group(1)
+        lines[at] = line + "\n"
+    return "".join(lines)

@@ -192,6 +192,25 @@ def test_policy_overrides_are_checked_and_change_the_digest() -> None:
         Map.load(policies={"draft_notes": "maybe"})
 
 
+def test_policies_set_in_a_copy_of_the_map_keep_its_comments_and_load_as_given() -> None:
+    from cliniko_map.policies import set_in_text
+
+    text = default_map_path().read_text(encoding="utf-8")
+    choices = {"history_cutoff": "2023-01-01", "history_notes": True, "treatment_notes_on_appointments": True}
+    edited_text = set_in_text(text, choices)
+    changed = [(a, b) for a, b in zip(text.splitlines(), edited_text.splitlines(), strict=True) if a != b]
+    assert len(changed) == 3 and all(a.split("#", 1)[1] == b.split("#", 1)[1] for a, b in changed)
+    assert changed[0][1].startswith('  history_cutoff: "2023-01-01"  ') and changed[0][1].index("#") == \
+        changed[0][0].index("#")  # the comment stays in its column
+    loaded = Map.from_text(edited_text)
+    assert {name: loaded.policies[name] for name in choices} == choices
+    assert set_in_text(text, {}) == text
+    with pytest.raises(ValueError, match="unknown policy 'history_cut'"):
+        set_in_text(text, {"history_cut": "2023-01-01"})
+    with pytest.raises(ValueError, match="no line for history_notes"):
+        set_in_text(text.replace("  history_notes:", "  # history_notes:"), {"history_notes": True})
+
+
 def test_a_function_failing_on_a_record_names_the_line_not_the_value() -> None:
     from cliniko_map import MapRuntimeError
 
