@@ -316,6 +316,7 @@ def again(part: str) -> int:
                                                                  for t in s.tiers))
         results["tiers"] = tiers.whole_mix(s, work, clinic_db(s, "standard"))
     results[f"{part}_measured_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    results.setdefault("machine", {})[f"{part}_load_average"] = LOADS
     results["projection"] = report.projection(s, results)
     results["targets"] = report.targets(results)
     write(s, results)
