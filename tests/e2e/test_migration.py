@@ -34,10 +34,23 @@ def link_id(rec: dict[str, Any], name: str) -> str | None:
     return str(url).rstrip("/").rsplit("/", 1)[-1] if url else None
 
 
+def private_sys_dir(tmp_path: Path) -> Path:
+    """Meltano's `.meltano` for this test alone: the installed plugins, but its own `run/` files. Meltano
+    writes each tap's catalog to one shared path there; a kill mid-write, or another Meltano started in
+    the same project (a test on the other pytest worker), must not touch what other runs read."""
+    sys_dir = tmp_path / "meltano-sys"
+    sys_dir.mkdir(exist_ok=True)
+    for kind in ("extractors", "loaders"):
+        if not (sys_dir / kind).exists():
+            (sys_dir / kind).symlink_to(ROOT / ".meltano" / kind, target_is_directory=True)
+    return sys_dir
+
+
 def meltano_env(tmp_path: Path, cliniko: Any, pipedrive: Any) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TAP_CLINIKO_", "TARGET_"))}
     env.update({
         "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}",
+        "MELTANO_SYS_DIR_ROOT": str(private_sys_dir(tmp_path)),
         "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
         "TAP_CLINIKO_BASE_URL": cliniko.base_url,
         "TAP_CLINIKO_API_KEY": cliniko.api_key,

@@ -125,22 +125,10 @@ def served_sandboxes(tmp_path: Path, name: str = "", seed: int | None = None) ->
     return cliniko, pipedrive
 
 
-def private_sys_dir(tmp_path: Path) -> Path:
-    """Meltano's `.meltano` for this test alone: the installed plugins, but its own `run/` files. Meltano
-    writes each tap's catalog to one shared path there; a kill mid-write, or another Meltano started in
-    the same project, must not touch what other runs read."""
-    sys_dir = tmp_path / "meltano-sys"
-    sys_dir.mkdir(exist_ok=True)
-    for kind in ("extractors", "loaders"):
-        if not (sys_dir / kind).exists():
-            (sys_dir / kind).symlink_to(ROOT / ".meltano" / kind, target_is_directory=True)
-    return sys_dir
-
-
 def pipeline_env(tmp_path: Path, cliniko: ServedCliniko, pipedrive: ServedPipedrive) -> dict[str, str]:
     """`meltano_env` plus quick retries and a STATE after every batch, so bookmarks move between kills."""
     env = meltano_env(tmp_path, cliniko, pipedrive)
-    env.update({"MELTANO_SYS_DIR_ROOT": str(private_sys_dir(tmp_path)), "TARGET_PIPEDRIVE_STATE_INTERVAL_S": "0",
+    env.update({"TARGET_PIPEDRIVE_STATE_INTERVAL_S": "0",
                 "TAP_CLINIKO_REQUEST_TIMEOUT": "20",
                 "TARGET_PIPEDRIVE_REQUEST_TIMEOUT_S": "20"})
     return env

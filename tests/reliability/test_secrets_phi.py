@@ -157,13 +157,9 @@ def test_the_demo_never_shows_secrets_or_patient_names_and_keeps_patient_files_o
     cliniko.admin("POST", "/_admin/records/patients", {"first_name": other_first, "last_name": other_last,
                                                       "occupation": f"{other_first} {other_last} " * 40000})
     env = meltano_env(tmp_path, cliniko, pipedrive)
-    # a private Meltano system folder (the installed plugins linked in): its run files and logs are this run's
-    # alone, whatever other Meltano runs the project has going
-    system = tmp_path / "meltano-system"
-    system.mkdir()
-    for kind in ("extractors", "loaders"):
-        (system / kind).symlink_to(ROOT / ".meltano" / kind, target_is_directory=True)
-    env["MELTANO_SYS_DIR_ROOT"] = str(system)
+    # meltano_env's private Meltano system folder (the installed plugins linked in): its run files and logs are
+    # this run's alone, whatever other Meltano runs the project has going
+    system = Path(env["MELTANO_SYS_DIR_ROOT"])
     logs_before = set(_files_under(ROOT / ".meltano" / "logs"))
     shutil.copy(confirmed_map(tmp_path), env["TARGET_PIPEDRIVE_MAP"])
 

@@ -17,6 +17,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 MELTANO = Path(sys.executable).with_name("meltano")
+sys.path.insert(0, str(ROOT / "tests" / "e2e"))  # test_migration: the e2e contract
+from test_migration import private_sys_dir  # noqa: E402
+
 STREAMS = [
     "patients", "practitioners", "users", "businesses", "appointment_types", "individual_appointments",
     "group_appointments", "attendees", "treatment_notes", "invoices", "invoice_items", "products",
@@ -29,6 +32,7 @@ def meltano_env(tmp_path: Path, sandbox: Any) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TAP_CLINIKO_", "TARGET_"))}
     env.update({
         "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}",
+        "MELTANO_SYS_DIR_ROOT": str(private_sys_dir(tmp_path)),
         "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
         "TAP_CLINIKO_BASE_URL": sandbox.base_url,
         "TAP_CLINIKO_API_KEY": sandbox.api_key,

@@ -25,16 +25,6 @@ SAMPLE = 5
 ADDRESS = ("address_1", "address_2", "address_3", "city", "state", "post_code")
 
 
-def isolated(env: dict[str, str], tmp_path: Path) -> dict[str, str]:
-    """Meltano's run folder (catalog, config files) per test, the installed plugins shared: meltano
-    runs of other tests at the same time cannot swap this test's catalog under it."""
-    sys_dir = tmp_path / "meltano-sys"
-    sys_dir.mkdir()
-    for name in ("extractors", "loaders"):
-        (sys_dir / name).symlink_to(ROOT / ".meltano" / name, target_is_directory=True)
-    return {**env, "MELTANO_SYS_DIR_ROOT": str(sys_dir)}
-
-
 def usage_tokens(pipedrive: Any) -> int:
     return int(pipedrive.admin("GET", "/_admin/usage")["tokens_today"])
 
@@ -160,7 +150,7 @@ def test_plan_setup_sample_verify_full_delta_verify_rollback(tmp_path: Path, cli
     clinic = Clinic(cliniko)
     left_out = next(pid for pid, p in sorted(clinic.practitioners.items()) if clinic.practitioner_email(pid))
     staff = staff_users(pipedrive, clinic, left_out)
-    env = isolated(meltano_env(tmp_path, cliniko, pipedrive), tmp_path)
+    env = meltano_env(tmp_path, cliniko, pipedrive)
     env["TAP_CLINIKO__SAMPLE_SAMPLE_PATIENTS"] = str(SAMPLE)  # the inherited extractor's own setting
     before = snapshot(pipedrive)
 
@@ -322,7 +312,7 @@ def test_plan_writes_nothing_and_estimates_the_real_runs_tokens(tmp_path: Path, 
     cliniko, pipedrive = cliniko_sandbox, pipedrive_sandbox
     clinic = Clinic(cliniko)
     staff = staff_users(pipedrive, clinic, None)
-    env = isolated(meltano_env(tmp_path, cliniko, pipedrive), tmp_path)
+    env = meltano_env(tmp_path, cliniko, pipedrive)
     # the whole clinic is the workflow test's job: here a sample, the same input for the plan and the real run
     env["TAP_CLINIKO_SAMPLE_PATIENTS"] = str(closed_sample(clinic, 1))
     before = snapshot(pipedrive)
@@ -347,7 +337,7 @@ def test_plan_lists_what_leaves_cliniko_under_exclude_clinical(tmp_path: Path, c
     packaged = (ROOT / "transforms" / "cliniko_map" / "cliniko.yaml").read_text(encoding="utf-8")
     assert packaged.count("  exclude_clinical: false") == 1
     edited.write_text(packaged.replace("  exclude_clinical: false", "  exclude_clinical: true"), encoding="utf-8")
-    env = isolated(meltano_env(tmp_path, cliniko_sandbox, pipedrive_sandbox), tmp_path)
+    env = meltano_env(tmp_path, cliniko_sandbox, pipedrive_sandbox)
     env["TAP_CLINIKO_SAMPLE_PATIENTS"] = str(closed_sample(clinic, 1))
     env["TARGET_PIPEDRIVE__PLAN_MAP"] = str(edited)  # the plan loader's own `map`: the copy under review
     before = snapshot(pipedrive_sandbox)
