@@ -95,15 +95,18 @@ def pipedrive_requests(pipedrive: Sandbox) -> int:
 
 
 def run_target(config: dict[str, Any], pipedrive: Sandbox, singer: Path, folder: Path, name: str, *,
-               timeout_s: float | None = None, skip: int = 0) -> tuple[Run, Window | None]:
+               timeout_s: float | None = None, skip: int = 0,
+               counter: Callable[[], int] | None = None) -> tuple[Run, Window | None]:
     """The target reads `singer`; its run summary comes from the crosswalk it keeps. With `timeout_s`,
-    stopped that long after its window opens (after `skip` requests)."""
+    stopped that long after its window opens (after `skip` requests); `counter` counts its requests
+    (default: all the sandbox received)."""
     config_path = plugins.write_json(folder / f"{name}.target.json", config)
     run = Run()
     with singer.open("rb") as inp, (folder / f"{name}.target.out").open("wb") as out:
         child = measure.spawn([*plugins.TARGET, "--config", str(config_path)], inp, out,
                               folder / f"{name}.target.err", measure.clean_env())
-        window = _watched(child, pipedrive, lambda: pipedrive_requests(pipedrive), None, timeout_s, run, skip)
+        window = _watched(child, pipedrive, counter or (lambda: pipedrive_requests(pipedrive)), None, timeout_s, run,
+                          skip)
     summary = last_run_summary(Path(config["crosswalk_url"].removeprefix("sqlite:///")))
     run.extra["summary"] = summary
     if summary:

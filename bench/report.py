@@ -269,7 +269,16 @@ def tiers_markdown(tiers: dict[str, Any]) -> list[str]:
         "| most requests in 2 s / limit | " + " | ".join(f"{r['max_requests_in_2s']} / {r['burst_limit']}"
                                                         for r in rows.values()) + " |",
         "| failed records | " + " | ".join(str(r["failed"]) for r in rows.values()) + " |",
+        "| achieved / allowed while each operation led (2 s spans, at least 4 s of them) | " + " | ".join(
+            phases(r.get("by_phase") or {}) for r in rows.values()) + " |",
     ]
+
+
+def phases(by_phase: dict[str, Any]) -> str:
+    """`POST activities 92%, ...` for the operations that led at least 4 s of the run, longest first."""
+    rows = sorted(((op, row) for op, row in by_phase.items() if row["seconds"] >= 4), key=lambda x: -x[1]["seconds"])
+    return ", ".join(f"{op.replace('/v1/', '').replace('/v2/', '')} {_pct(row['allowed_ratio'])}"
+                     for op, row in rows) or "-"
 
 
 def costs_markdown(costs: dict[str, Any]) -> list[str]:

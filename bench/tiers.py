@@ -11,6 +11,7 @@ latency on; the ratio covers every request after the schema's first ones, up to 
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +42,9 @@ def whole_mix(s: Scenario, work: Path, clinic: Path) -> dict[str, Any]:
                 account = folder / tier
                 account.mkdir()
                 config = plugins.target_config(pipedrive.url, account, map_path, tier, s.seats)
-                run, window = run_target(config, pipedrive, singer, account, tier,
-                                         timeout_s=3600, skip=s.pipedrive_warmup_requests)
+                counts = OperationCounts(pipedrive)
+                run, window = run_target(config, pipedrive, singer, account, tier, timeout_s=3600,
+                                         skip=s.pipedrive_warmup_requests, counter=counts)
                 usage = pipedrive.admin("/_admin/usage")
             assert window is not None
             sent, seconds = until_last_request(window)
@@ -54,7 +56,44 @@ def whole_mix(s: Scenario, work: Path, clinic: Path) -> dict[str, Any]:
                                                                  SEARCH_BURST)),
                          "responses_429": usage["responses_429"], "max_requests_in_2s": usage["max_requests_in_2s"],
                          "tokens": usage["tokens_today"], "failed": run.extra.get("failed"),
-                         "returncode": run.returncode}
+                         "returncode": run.returncode, "by_phase": by_phase(counts.samples, PLAN_BURST[tier])}
+    return out
+
+
+class OperationCounts:
+    """The window's request counter, keeping the sandbox's requests per operation at each poll: which part
+    of the mix falls short of the limit shows in the spans each operation led (`by_phase`)."""
+
+    def __init__(self, pipedrive: sandboxes.Sandbox) -> None:
+        self.pipedrive = pipedrive
+        self.samples: list[tuple[float, dict[str, int]]] = []
+
+    def __call__(self) -> int:
+        usage = self.pipedrive.admin("/_admin/usage")
+        self.samples.append((time.monotonic(), {op: int(v["count"]) for op, v in usage["by_operation"].items()}))
+        return int(usage["requests"])
+
+
+def by_phase(samples: list[tuple[float, dict[str, int]]], burst: int, span_s: float = 2.0) -> dict[str, Any]:
+    """Per operation, the spans of about `span_s` in which it sent most of the requests: the requests sent
+    in them (by any operation), their seconds and achieved / allowed. Spans that sent nothing are left out
+    (the start, the end); the schema's operations lead the first spans."""
+    out: dict[str, dict[str, Any]] = {}
+    if not samples:
+        return out
+    last_t, last = samples[0]
+    for t, counts in samples[1:]:
+        if t - last_t < span_s:
+            continue
+        sent = {op: n - last.get(op, 0) for op, n in counts.items() if n > last.get(op, 0)}
+        if sent:
+            row = out.setdefault(max(sent, key=lambda op: sent[op]), {"requests": 0, "seconds": 0.0})
+            row["requests"] += sum(sent.values())
+            row["seconds"] += t - last_t
+        last_t, last = t, counts
+    for row in out.values():
+        row["seconds"] = round(row["seconds"], 1)
+        row["allowed_ratio"] = _round(row["requests"] / (burst / 2.0 * row["seconds"]))
     return out
 
 
