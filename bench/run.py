@@ -273,12 +273,10 @@ def main() -> int:
                                                      work / "standard-tap.singer" if size == "standard" else None)
     log("standard clinic, limits off: plan and migration, a delta, a rollback (estimates against actuals)")
     results["costs"] = costs.standard_costs(s, work, clinic_db(s, "standard"), work / "standard-tap.singer")
-    log(f"standard clinic, limits off: the migration with the map's history choices ({', '.join(s.choices)})")
-    results["choices"] = costs.choice_costs(s, work, clinic_db(s, "standard"), work / "standard-tap.singer")
+    results["choices"] = measure_choices(s, work)
     results["cliniko_limited"] = cliniko_limited(s, work)
     results["pipedrive_limited"] = pipedrive_limited(s, work, work / "standard-tap.singer")
-    log("the whole mix at each plan's limits: " + ", ".join(f"{t} ({s.tier_patients(t)} patients)" for t in s.tiers))
-    results["tiers"] = tiers.whole_mix(s, work, clinic_db(s, "standard"))
+    results["tiers"] = measure_tiers(s, work)
     results["projection"] = report.projection(s, results)
     results["targets"] = report.targets(results)
     results["bench_seconds"] = round(time.monotonic() - started, 1)
@@ -286,6 +284,18 @@ def main() -> int:
     write(s, results)
     log(f"done in {results['bench_seconds']:.0f} s: bench/results.json, bench/results.md")
     return 0
+
+
+def measure_choices(s: Scenario, work: Path) -> dict[str, Any]:
+    """Step 4: a whole standard migration for each of the map's choices, on the full run's Singer file."""
+    log(f"standard clinic, limits off: the migration with the map's history choices ({', '.join(s.choices)})")
+    return costs.choice_costs(s, work, clinic_db(s, "standard"), work / "standard-tap.singer")
+
+
+def measure_tiers(s: Scenario, work: Path) -> dict[str, Any]:
+    """Step 7: the whole mix at each plan's limits."""
+    log("the whole mix at each plan's limits: " + ", ".join(f"{t} ({s.tier_patients(t)} patients)" for t in s.tiers))
+    return tiers.whole_mix(s, work, clinic_db(s, "standard"))
 
 
 def write(s: Scenario, results: dict[str, Any]) -> None:
@@ -308,13 +318,7 @@ def again(part: str) -> int:
         return 2
     results = json.loads((s.results / "results.json").read_text())
     started = time.monotonic()
-    if part == "choices":
-        log(f"standard clinic, limits off: the migration with the map's choices ({', '.join(s.choices)})")
-        results["choices"] = costs.choice_costs(s, work, clinic_db(s, "standard"), work / "standard-tap.singer")
-    else:
-        log("the whole mix at each plan's limits: " + ", ".join(f"{t} ({s.tier_patients(t)} patients)"
-                                                                 for t in s.tiers))
-        results["tiers"] = tiers.whole_mix(s, work, clinic_db(s, "standard"))
+    results[part] = measure_choices(s, work) if part == "choices" else measure_tiers(s, work)
     results[f"{part}_measured_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     results.setdefault("machine", {})[f"{part}_load_average"] = LOADS
     results["projection"] = report.projection(s, results)

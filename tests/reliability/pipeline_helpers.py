@@ -139,8 +139,10 @@ def project(env: dict[str, str]) -> Path:
     return Path(env.get("MELTANO_PROJECT_ROOT") or ROOT)
 
 
-def confirm_map(env: dict[str, str]) -> None:
-    done = subprocess.run([str(MELTANO), "--environment", "sandbox", "invoke", "target-pipedrive:confirm-map"],
+def confirm_map(env: dict[str, str], source: Path | None = None) -> None:
+    """`meltano invoke target-pipedrive:confirm-map`: the packaged map, or the operator's edited copy (`--from`)."""
+    args = ["--from", str(source)] if source is not None else []
+    done = subprocess.run([str(MELTANO), "--environment", "sandbox", "invoke", "target-pipedrive:confirm-map", *args],
                           cwd=project(env), env=env, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
 

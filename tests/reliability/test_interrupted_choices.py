@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import signal
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from pipeline_helpers import (
-    MELTANO,
     PIPELINE,
     PIPELINE_AFTER_CRASH,
     REF,
@@ -30,8 +28,8 @@ from pipeline_helpers import (
     Point,
     ServedPipedrive,
     assert_audit_reconciles,
+    confirm_map,
     pipeline_env,
-    project,
     run_until_done,
     served_sandboxes,
     stop_at,
@@ -52,10 +50,7 @@ def confirm_with_choices(env: dict[str, str], folder: Path) -> None:
 
     edited = folder / "cliniko-map.yaml"
     edited.write_text(set_in_text(default_map_path().read_text(encoding="utf-8"), CHOICES), encoding="utf-8")
-    done = subprocess.run([str(MELTANO), "--environment", "sandbox", "invoke", "target-pipedrive:confirm-map",
-                           "--from", str(edited)], cwd=project(env), env=env, capture_output=True, text=True,
-                          timeout=300, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
+    confirm_map(env, edited)
 
 
 def contents(pipedrive: ServedPipedrive) -> dict[str, Any]:
