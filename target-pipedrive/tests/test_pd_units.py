@@ -182,10 +182,40 @@ def test_burst_pacer_never_exceeds_its_window() -> None:
         now[0] += 0.01
     for i, t in enumerate(sent):
         assert len([s for s in sent[: i + 1] if s > t - 2.0]) <= 5
-    pacer.observe("3", "0", "1.5")  # the server says: nothing left for 1.5 s, and a lower limit
+    pacer.observe("3", "0", "1.5")  # a lower limit from the server
+    assert pacer.limit == 3
+
+
+def _clocked_pacer(limit: int) -> tuple[BurstPacer, list[float]]:
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    return BurstPacer(limit, window_s=2.0, margin_s=0.02, clock=lambda: now[0], sleep=sleep), now
+
+
+def test_burst_pacer_obeys_the_reset_header_when_someone_else_fills_the_window() -> None:
+    pacer, now = _clocked_pacer(40)
+    pacer.release(pacer.acquire())  # one slot of ours; the server counts 40: 39 are another client's
+    pacer.observe("40", "0", "2")
     start = now[0]
     pacer.release(pacer.acquire())
-    assert now[0] - start >= 1.5 and pacer.limit == 3
+    assert now[0] - start >= 2.0
+
+
+def test_burst_pacer_a_window_full_of_its_own_requests_waits_for_its_first_slot_not_the_rounded_reset() -> None:
+    """Pacing at the limit fills the server's window: its reset header (whole seconds, at least 1) would
+    idle the writers for up to a second each time, while the first slot to free is the exact moment."""
+    pacer, now = _clocked_pacer(4)
+    for _ in range(4):
+        pacer.release(pacer.acquire())
+        now[0] += 0.1
+    pacer.observe("4", "0", "2")  # the 4th request was counted: 0 left, "2 s" to reset (rounded up)
+    start = now[0]
+    pacer.release(pacer.acquire())
+    waited = now[0] - start
+    assert 1.6 < waited < 1.7  # the first slot frees 2.02 s after its answer at 0.0, it is now 0.4
 
 
 def test_burst_pacer_holds_a_slot_until_the_answer_so_a_request_counted_late_stays_inside_the_limit() -> None:

@@ -96,11 +96,22 @@ class BurstPacer:
             self._frees_at[slot.number] = self._clock() + self.window_s + self.margin_s
 
     def observe(self, limit: str | None, remaining: str | None, reset: str | None) -> None:
-        """Adopt the server's limit; when it says 0 left, hold off until its window resets."""
+        """Adopt the server's limit; when it says 0 left and our own slots do not explain it, hold off
+        until its window resets.
+
+        A full window is what pacing at the limit looks like, and while every slot is held the slots
+        already wait exactly until the oldest request leaves the server's window. The reset header is
+        whole seconds, at least 1, so obeying it then would idle for up to a second each time. Fewer
+        slots held than the limit means someone else spends this token's window: then it is the only
+        guide.
+        """
         if limit and limit.isdigit() and int(limit) > 0:
             self.server_limit = int(limit)
         if remaining is not None and remaining.strip() == "0":
-            self.block_for(_seconds(reset, default=self.window_s))
+            with self._lock:
+                ours_fill_it = len(self._frees_at) >= self.limit
+            if not ours_fill_it:
+                self.block_for(_seconds(reset, default=self.window_s))
 
     def block_for(self, seconds: float) -> None:
         with self._lock:
