@@ -21,7 +21,7 @@ from target_pipedrive.errors import RecordError, StopRun, TargetError
 from target_pipedrive.input.mapping import STATE_KEY as MAP_STATE_KEY
 from target_pipedrive.pipedrive.client import PipedriveClient
 from target_pipedrive.run.bookmarks import RELAYED_KEYS
-from target_pipedrive.settings import CONFIG_SCHEMA, Settings
+from target_pipedrive.settings import CONFIG_SCHEMA, DEFAULT_MAP_OUTPUT_DIR, Settings
 from target_pipedrive.workflow import completeness as completeness_mod
 from target_pipedrive.workflow import confirm as confirm_mod
 from target_pipedrive.workflow import planreport as planreport_mod
@@ -306,7 +306,7 @@ def confirm_map(ctx: click.Context, source: str | None, out: str | None) -> None
     if not out:
         raise click.UsageError("set the `map` setting (or --out) to where the confirmed map should be written")
     try:
-        digest = confirm_mod.confirm(source, out)
+        digest = confirm_mod.confirm(source, out, ctx.obj["config"].get("map_output_dir") or DEFAULT_MAP_OUTPUT_DIR)
     except TargetError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Confirmed {source or 'the packaged map'} (hash {digest}) -> {out}; "
