@@ -3,9 +3,11 @@
 With `history_cutoff`, `history_notes` and `treatment_notes_on_appointments` on, the target keeps more in
 memory between checkpoints than with the choices off: each patient's history rows (written as one CSV at
 the end), the index of appointments a treatment note is written into, and the rows `remember_if` keeps.
-A SIGKILL loses all of that at once. These memories are saved by the same checkpoints as the rows they
-index, so the re-run must rebuild them from the re-read records and write what one run writes: no
-history row lost or twice, no note lost, nothing twice.
+A SIGKILL loses all of that at once; Ctrl-C (SIGINT to the process group) and SIGTERM (to Meltano alone)
+stop the target while it still holds some of it. These memories are saved by the same checkpoints as the
+rows they index, so the re-run (plain after SIGINT and SIGTERM, `--force` after SIGKILL) must rebuild them
+from the re-read records and write what one run writes: no history row lost or twice, no note lost,
+nothing twice.
 
 The oracle is an uninterrupted run of the same clinic into a second, fresh account (the sandboxes are
 seeded, so both clinics are identical): the two accounts must hold the same persons, activities, notes,
@@ -20,6 +22,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pipeline_helpers import (
     PIPELINE,
     PIPELINE_AFTER_CRASH,
@@ -83,10 +86,17 @@ def contents(pipedrive: ServedPipedrive) -> dict[str, Any]:
     return {"persons": persons, "activities": activities, "notes": notes, "files": files, "products": products}
 
 
-def reference_run(tmp_path: Path) -> tuple[dict[str, Any], dict[str, int]]:
+SIGNALS = {  # name -> (signal, who receives it, the operator's re-run), as test_interruptions stops them
+    "SIGINT": (signal.SIGINT, "group", PIPELINE),
+    "SIGTERM": (signal.SIGTERM, "meltano", PIPELINE),
+    "SIGKILL": (signal.SIGKILL, "group", PIPELINE_AFTER_CRASH),
+}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], dict[str, int]]:
     """One uninterrupted migration with the choices on: its contents and its requests per operation."""
-    folder = tmp_path / "reference"
-    folder.mkdir()
+    folder = tmp_path_factory.mktemp("reference")
     cliniko, pipedrive = served_sandboxes(folder)
     try:
         env = pipeline_env(folder, cliniko, pipedrive)
@@ -99,8 +109,11 @@ def reference_run(tmp_path: Path) -> tuple[dict[str, Any], dict[str, int]]:
         pipedrive.stop()
 
 
-def test_killed_with_the_choices_on_then_rerun_gives_what_one_run_gives(tmp_path: Path) -> None:
-    expected, requests = reference_run(tmp_path)
+@pytest.mark.parametrize("name", list(SIGNALS))
+def test_stopped_with_the_choices_on_then_rerun_gives_what_one_run_gives(
+        tmp_path: Path, name: str, reference: tuple[dict[str, Any], dict[str, int]]) -> None:
+    signum, whom, rerun = SIGNALS[name]
+    expected, requests = reference
     # the choices are really on: history files on persons, and far fewer activities and notes than records
     history = [key for key in expected["files"] if key[1] == HISTORY_FILE]
     assert len(history) >= 5, sorted(expected["files"])
@@ -108,8 +121,8 @@ def test_killed_with_the_choices_on_then_rerun_gives_what_one_run_gives(tmp_path
     note_patches = next((op for op in requests if op.startswith("PATCH /v2/activities")), None)
     assert note_patches and requests[note_patches] >= 10, "treatment notes were not written in their activities"
 
-    # killed while appointments are created, while notes are written into them, and while the history files
-    # (with the other per-patient files) go out at the end; each re-run is the operator's `--force`
+    # stopped while appointments are created, while notes are written into them, and while the history files
+    # (with the other per-patient files) go out at the end
     points = [Point("individual appointments", "POST /v2/activities", requests["POST /v2/activities"] // 2),
               Point("notes into activities", note_patches, max(1, requests[note_patches] // 2)),
               Point("history files", "POST /v1/files", requests["POST /v1/files"] - len(history) // 2, hold=True)]
@@ -119,11 +132,12 @@ def test_killed_with_the_choices_on_then_rerun_gives_what_one_run_gives(tmp_path
         confirm_with_choices(env, tmp_path)
         log = tmp_path / "pipeline.log"
         for n, point in enumerate(points):
-            stopped = stop_at(env, PIPELINE if n == 0 else PIPELINE_AFTER_CRASH, log, point, signal.SIGKILL,
-                              "group", cliniko, pipedrive)
-            assert stopped.returncode != 0, f"a killed run exited 0 at {point}"
-        finals = run_until_done(env, PIPELINE_AFTER_CRASH, log)
-        assert len(finals) == 1, "one re-run after the kills finishes the migration"
+            stopped = stop_at(env, PIPELINE if n == 0 else rerun, log, point, signum, whom, cliniko, pipedrive)
+            assert stopped.returncode != 0, f"a stopped run exited 0 at {point}"
+            if signum != signal.SIGKILL:
+                assert f"target-pipedrive: stopped by {name}" in stopped.log, (point, stopped.log[-3000:])
+        finals = run_until_done(env, rerun, log)
+        assert len(finals) == 1, "one re-run after the stops finishes the migration"
 
         got = contents(pipedrive)
         for part in ("persons", "activities", "notes", "files", "products"):
