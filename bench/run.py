@@ -14,7 +14,8 @@
 6. Pipedrive at a plan's limits (latency on): target and baseline target side by side (own
    account each), fed with the standard clinic's Singer stream from step 2.
 7. tiers.py: the whole mix of a sample of the standard clinic at each plan's limits, the sample sized
-   so each tier runs about as long (429s, achieved / allowed over the whole run).
+   so each tier runs about as long (429s, achieved / allowed over the whole run); every tier twice,
+   interleaved (BENCH_TIER_ROUNDS), the lower round its figure.
 8. Projection of the standard and large clinics on each plan: budget days and wall time, with and
    without the history choices.
 
@@ -294,7 +295,8 @@ def measure_choices(s: Scenario, work: Path) -> dict[str, Any]:
 
 def measure_tiers(s: Scenario, work: Path) -> dict[str, Any]:
     """Step 7: the whole mix at each plan's limits."""
-    log("the whole mix at each plan's limits: " + ", ".join(f"{t} ({s.tier_patients(t)} patients)" for t in s.tiers))
+    log(f"the whole mix at each plan's limits, {s.tier_rounds} rounds interleaved: "
+        + ", ".join(f"{t} ({s.tier_patients(t)} patients)" for t in s.tiers))
     return tiers.whole_mix(s, work, clinic_db(s, "standard"))
 
 

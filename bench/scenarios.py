@@ -47,6 +47,9 @@ class Scenario:
     tier_sample_patients: int = int(os.environ.get("BENCH_TIER_SAMPLE_PATIENTS", "80"))
     tiers: tuple[str, ...] = tuple(x for x in os.environ.get("BENCH_TIERS", "lite,growth,premium,ultimate")
                                    .split(",") if x)
+    # each tier's whole mix this many times, interleaved: one run of a few minutes moves by several points
+    # with the shared machine's load, so a tier's figure is the lower of its rounds
+    tier_rounds: int = int(os.environ.get("BENCH_TIER_ROUNDS", "2"))
     # tap / baseline tap on the standard clinic, limits off: this many rounds, interleaved A B A B ...
     read_rounds: int = int(os.environ.get("BENCH_READ_ROUNDS", "3"))
     # the map's choices for clinics with a long history, each measured as a whole standard migration; the
