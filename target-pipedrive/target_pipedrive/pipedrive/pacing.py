@@ -109,7 +109,8 @@ class BurstPacer:
             self.server_limit = int(limit)
         if remaining is not None and remaining.strip() == "0":
             with self._lock:
-                ours_fill_it = len(self._frees_at) >= self.limit
+                now = self._clock()
+                ours_fill_it = sum(at > now for at in self._frees_at.values()) >= self.limit
             if not ours_fill_it:
                 self.block_for(_seconds(reset, default=self.window_s))
 
