@@ -337,6 +337,11 @@ PIPELINE = ("run", "tap-cliniko", "target-pipedrive")
 # unless told: its message names --force, which the operator then adds
 PIPELINE_AFTER_CRASH = ("run", "--force", "tap-cliniko", "target-pipedrive")
 ROLLBACK = ("invoke", "target-pipedrive:rollback", "--all", "--yes")
+SIGNALS = {  # how people stop a run: name -> (signal, who receives it, the operator's re-run)
+    "SIGINT": (signal.SIGINT, "group", PIPELINE),  # Ctrl-C in a terminal: the whole process group
+    "SIGTERM": (signal.SIGTERM, "meltano", PIPELINE),  # `kill PID`, an orchestrator: Meltano passes it on
+    "SIGKILL": (signal.SIGKILL, "group", PIPELINE_AFTER_CRASH),  # an OOM kill, a power cut
+}
 
 
 def audit(env: dict[str, str], out: Path) -> dict[str, Any]:

@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 from pipeline_helpers import (
     PIPELINE,
-    PIPELINE_AFTER_CRASH,
     REF,
+    SIGNALS,
     Account,
     Point,
     ServedPipedrive,
@@ -84,13 +84,6 @@ def contents(pipedrive: ServedPipedrive) -> dict[str, Any]:
                 for p in account.products}
     assert len(activities) == len(account.activities) and len(notes) == len(account.notes), "an object twice"
     return {"persons": persons, "activities": activities, "notes": notes, "files": files, "products": products}
-
-
-SIGNALS = {  # name -> (signal, who receives it, the operator's re-run), as test_interruptions stops them
-    "SIGINT": (signal.SIGINT, "group", PIPELINE),
-    "SIGTERM": (signal.SIGTERM, "meltano", PIPELINE),
-    "SIGKILL": (signal.SIGKILL, "group", PIPELINE_AFTER_CRASH),
-}
 
 
 @pytest.fixture(scope="module")

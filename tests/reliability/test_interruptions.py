@@ -36,7 +36,7 @@ from pathlib import Path
 import pytest
 from pipeline_helpers import (
     PIPELINE,
-    PIPELINE_AFTER_CRASH,
+    SIGNALS,
     Point,
     ServedCliniko,
     ServedPipedrive,
@@ -70,11 +70,6 @@ PHASES: dict[str, tuple[str, int, int]] = {
 HELD = {"rollups", "communications files"}
 ORDER = list(PHASES)
 
-SIGNALS = {  # name -> (signal, who receives it, the operator's re-run)
-    "SIGINT": (signal.SIGINT, "group", PIPELINE),
-    "SIGTERM": (signal.SIGTERM, "meltano", PIPELINE),
-    "SIGKILL": (signal.SIGKILL, "group", PIPELINE_AFTER_CRASH),
-}
 SUITE = {  # make test: three points a signal, between them every phase
     "SIGINT": ["the tap reading", "group attendances", "rollups"],
     "SIGTERM": ["persons", "treatment notes", "communications files"],
