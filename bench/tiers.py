@@ -28,10 +28,11 @@ def whole_mix(s: Scenario, work: Path, clinic: Path) -> dict[str, Any]:
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     map_path = plugins.confirmed_map(work)
+    count = max(1, s.tier_rounds)
     rounds: dict[str, list[dict[str, Any]]] = {tier: [] for tier in s.tiers}
     samples: dict[int, tuple[Path, int]] = {}  # patients -> the tap's Singer file of them, its records
     with sandboxes.cliniko("standard", clinic) as cliniko:
-        for n in range(1, max(1, s.tier_rounds) + 1):
+        for n in range(1, count + 1):
             for tier in s.tiers:
                 patients = s.tier_patients(tier)
                 if patients not in samples:
@@ -39,7 +40,7 @@ def whole_mix(s: Scenario, work: Path, clinic: Path) -> dict[str, Any]:
                     sample, _ = run_tap(plugins.TAP, tap, cliniko, folder, f"sample-{patients}")
                     samples[patients] = folder / f"sample-{patients}.singer", sample.records
                 rounds[tier].append(one_tier(s, tier, cliniko, samples[patients], folder / f"{tier}-{n}", map_path))
-    out: dict[str, Any] = {"latency_ms": s.latency_ms, "rounds": max(1, s.tier_rounds)}
+    out: dict[str, Any] = {"latency_ms": s.latency_ms, "rounds": count}
     for tier, rows in rounds.items():
         lowest = min(rows, key=lambda row: row["allowed_ratio"] or 0)
         out[tier] = {**lowest, "responses_429": sum(row["responses_429"] for row in rows),

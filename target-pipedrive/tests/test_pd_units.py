@@ -167,14 +167,19 @@ def test_token_costs_follow_the_spec_table() -> None:
     assert token_cost("GET", "v2", "/not-a-known-path") == 20
 
 
-def test_burst_pacer_never_exceeds_its_window() -> None:
+def _clocked_pacer(limit: int, margin_s: float = 0.02) -> tuple[BurstPacer, list[float]]:
+    """A pacer on a clock that only its own waits move on (`now[0]`, moved by the test too)."""
     now = [0.0]
-    sent: list[float] = []
 
     def sleep(seconds: float) -> None:
         now[0] += seconds
 
-    pacer = BurstPacer(5, window_s=2.0, margin_s=0.1, clock=lambda: now[0], sleep=sleep)
+    return BurstPacer(limit, window_s=2.0, margin_s=margin_s, clock=lambda: now[0], sleep=sleep), now
+
+
+def test_burst_pacer_never_exceeds_its_window() -> None:
+    sent: list[float] = []
+    pacer, now = _clocked_pacer(5, margin_s=0.1)
     for _ in range(40):
         slot = pacer.acquire()
         sent.append(now[0])
@@ -184,15 +189,6 @@ def test_burst_pacer_never_exceeds_its_window() -> None:
         assert len([s for s in sent[: i + 1] if s > t - 2.0]) <= 5
     pacer.observe("3", "0", "1.5")  # a lower limit from the server
     assert pacer.limit == 3
-
-
-def _clocked_pacer(limit: int) -> tuple[BurstPacer, list[float]]:
-    now = [0.0]
-
-    def sleep(seconds: float) -> None:
-        now[0] += seconds
-
-    return BurstPacer(limit, window_s=2.0, margin_s=0.02, clock=lambda: now[0], sleep=sleep), now
 
 
 def test_burst_pacer_obeys_the_reset_header_when_someone_else_fills_the_window() -> None:

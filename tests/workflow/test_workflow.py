@@ -21,6 +21,8 @@ import pytest
 from chromium import layout_width, open_page
 from test_migration import MAX_FILE, ROOT, Account, Clinic, check_contents, link_id, meltano, meltano_env, writes
 
+from cliniko_map.policies import set_in_text
+
 SAMPLE = 5
 ADDRESS = ("address_1", "address_2", "address_3", "city", "state", "post_code")
 
@@ -336,7 +338,7 @@ def test_plan_lists_what_leaves_cliniko_under_exclude_clinical(tmp_path: Path, c
     edited = tmp_path / "private-map.yaml"
     packaged = (ROOT / "transforms" / "cliniko_map" / "cliniko.yaml").read_text(encoding="utf-8")
     assert packaged.count("  exclude_clinical: false") == 1
-    edited.write_text(packaged.replace("  exclude_clinical: false", "  exclude_clinical: true"), encoding="utf-8")
+    edited.write_text(set_in_text(packaged, {"exclude_clinical": True}), encoding="utf-8")
     env = meltano_env(tmp_path, cliniko_sandbox, pipedrive_sandbox)
     env["TAP_CLINIKO_SAMPLE_PATIENTS"] = str(closed_sample(clinic, 1))
     env["TARGET_PIPEDRIVE__PLAN_MAP"] = str(edited)  # the plan loader's own `map`: the copy under review
